@@ -1,0 +1,59 @@
+"""Teachers by name (``uniform``, ``random``, ``error-proportional``, ``targeted``) or ``module:Class``."""
+
+from __future__ import annotations
+
+import importlib
+import inspect
+import os
+import sys
+from typing import Any
+
+from agents.base import Teacher
+from agents.baselines import ErrorProportionalTeacher, RandomTeacher, UniformTeacher
+from agents.targeted import TargetedTeacher
+from skills.errors import unknown_name_error
+
+TEACHERS: dict[str, type] = {
+    "uniform": UniformTeacher,
+    "random": RandomTeacher,
+    "error-proportional": ErrorProportionalTeacher,
+    "targeted": TargetedTeacher,
+}
+
+
+def teacher_names() -> list[str]:
+    return list(TEACHERS)
+
+
+def make_teacher(spec: str, *, seed: int | None = None, **kwargs: Any) -> Teacher:
+    """Build a teacher from a built-in name or ``package.module:ClassName``.
+
+    ``seed`` is passed to any teacher whose constructor takes one.
+    """
+    if ":" in spec:
+        module_name, _, attr = spec.partition(":")
+        if os.getcwd() not in sys.path:
+            sys.path.insert(0, os.getcwd())  # like `python -m`: modules in the working directory import
+        try:
+            module = importlib.import_module(module_name)
+        except ImportError as err:
+            raise ValueError(
+                f"Expects 'module:Class' with an importable module; could not import {module_name!r} ({err})."
+            ) from None
+        if not hasattr(module, attr):
+            public = [n for n in dir(module) if not n.startswith("_")]
+            raise unknown_name_error(f"attribute of module {module_name!r}", attr, public)
+        factory = getattr(module, attr)
+    elif spec in TEACHERS:
+        factory = TEACHERS[spec]
+    else:
+        raise unknown_name_error("teacher", spec, [*TEACHERS, "module:Class"])
+    if seed is not None and "seed" in inspect.signature(factory).parameters:
+        kwargs["seed"] = seed
+    try:
+        teacher = factory(**kwargs)
+    except TypeError as err:
+        raise ValueError(f"Could not construct teacher {spec!r} with arguments {sorted(kwargs)}: {err}") from None
+    if not callable(getattr(teacher, "act", None)):
+        raise ValueError(f"Expects a teacher with an act(observation, info) method; {spec!r} has none.")
+    return teacher

@@ -1,0 +1,22 @@
+"""envgym: a Gymnasium testbed where a teacher improves a student language model through data.
+
+Importing ``envgym`` registers its environments with Gymnasium (``gym.make("envgym/SkillList-v0")``).
+"""
+
+from envgym.plans import CountPlan, ExamplesPlan
+from envgym.registration import ENV_IDS, register_envs
+from envgym.runner import run_episode
+from envgym.skill_list_config import SkillListConfig
+from envgym.skill_list_env import BudgetBox, SkillListEnv
+
+register_envs()
+
+__all__ = [
+    "ENV_IDS",
+    "BudgetBox",
+    "CountPlan",
+    "ExamplesPlan",
+    "SkillListConfig",
+    "SkillListEnv",
+    "run_episode",
+]

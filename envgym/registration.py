@@ -1,0 +1,13 @@
+"""Environment ids registered with Gymnasium."""
+
+from __future__ import annotations
+
+import gymnasium as gym
+
+ENV_IDS = {"envgym/SkillList-v0": "envgym.skill_list_env:SkillListEnv"}
+
+
+def register_envs() -> None:
+    for env_id, entry_point in ENV_IDS.items():
+        if env_id not in gym.registry:
+            gym.register(id=env_id, entry_point=entry_point)

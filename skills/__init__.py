@@ -1,0 +1,21 @@
+"""Tasks, skills, the skill taxonomy and held-out splits."""
+
+from skills.arithmetic import ArithmeticTask
+from skills.registry import make_task, register_task, task_names
+from skills.splits import TaskSplits, TrainingPool
+from skills.task import Example, Skill, Task, skill_names, taxonomy, verify_example
+
+__all__ = [
+    "ArithmeticTask",
+    "Example",
+    "Skill",
+    "Task",
+    "TaskSplits",
+    "TrainingPool",
+    "make_task",
+    "register_task",
+    "skill_names",
+    "task_names",
+    "taxonomy",
+    "verify_example",
+]

@@ -1,0 +1,41 @@
+"""Tasks registered by name, e.g. ``make_task("arithmetic")`` or ``make_task("rg:chain_sum,gcd")``."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from skills.errors import unknown_name_error
+from skills.task import Task
+
+_TASKS: dict[str, Callable[..., Task]] = {}
+
+
+def register_task(name: str, factory: Callable[..., Task]) -> None:
+    _TASKS[name] = factory
+
+
+def task_names() -> list[str]:
+    return sorted(_TASKS)
+
+
+def make_task(spec: str | Task, **kwargs: Any) -> Task:
+    """Build a task from its registered name; ``rg:<d1>,<d2>`` makes a reasoning-gym task of those datasets."""
+    if not isinstance(spec, str):
+        return spec
+    if spec.startswith("rg:"):
+        from skills.reasoning_gym_task import ReasoningGymTask
+
+        return ReasoningGymTask([name for name in spec[3:].split(",") if name], **kwargs)
+    if spec not in _TASKS:
+        raise unknown_name_error("task", spec, [*_TASKS, "rg:<dataset>[,<dataset>...]"])
+    return _TASKS[spec](**kwargs)
+
+
+def _register_builtins() -> None:
+    from skills.arithmetic import ArithmeticTask
+
+    register_task("arithmetic", ArithmeticTask)
+
+
+_register_builtins()

@@ -1,0 +1,15 @@
+"""Students: the models a teacher improves, their training and batched generation."""
+
+from students.base import Student
+from students.default_student import DefaultStudentConfig, build_default_student, default_student_dir
+from students.hf_student import HFStudent
+from students.hf_student_config import HFStudentConfig
+
+__all__ = [
+    "DefaultStudentConfig",
+    "HFStudent",
+    "HFStudentConfig",
+    "Student",
+    "build_default_student",
+    "default_student_dir",
+]

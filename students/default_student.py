@@ -1,0 +1,164 @@
+"""The built-in default student: a ~1M-parameter character-level Llama pre-trained locally on a base curriculum.
+
+No model hub is reachable, so the default student is made here, deterministically from a seed: a
+character tokenizer, a tiny Llama, and a base curriculum that masters some arithmetic skills and only
+glimpses the others, so every episode starts with a real skill gap. The weights of the default configuration
+ship in ``students/weights/default`` (built by ``envgym build-student --ship``; ``--check`` rebuilds and
+compares); any other configuration is built on first use and cached under ``$ENVGYM_HOME``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import os
+import tempfile
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+from transformers import LlamaConfig, LlamaForCausalLM
+
+from skills.arithmetic import ArithmeticTask
+from skills.splits import TaskSplits, TrainingPool
+from students.char_tokenizer import build_char_tokenizer
+from students.training import PromptCompletion, train_on_pairs
+
+SHIPPED_DIR = Path(__file__).parent / "weights" / "default"
+BUILD_FILE = "envgym_build.json"
+
+MASTERED = ("add_no_carry", "add_carry", "sub_no_borrow", "compare")
+GLIMPSED = ("add_3d_carry", "sum3", "sub_borrow", "mul_1d")
+
+
+@dataclass(frozen=True)
+class DefaultStudentConfig:
+    """Architecture and base curriculum of the built-in student."""
+
+    seed: int = field(default=0, metadata={"help": "Seeds weight init, curriculum data and data order."})
+    hidden_size: int = field(default=128, metadata={"help": "Llama hidden size."})
+    intermediate_size: int = field(default=512, metadata={"help": "Llama MLP width."})
+    num_layers: int = field(default=4, metadata={"help": "Llama decoder layers."})
+    num_heads: int = field(default=4, metadata={"help": "Attention heads."})
+    mastered_skills: tuple[str, ...] = field(
+        default=MASTERED, metadata={"help": "Skills the base curriculum teaches thoroughly."}
+    )
+    glimpsed_skills: tuple[str, ...] = field(
+        default=GLIMPSED, metadata={"help": "Skills the base curriculum only glimpses (weak at start)."}
+    )
+    glimpse_share: float = field(
+        default=0.03, metadata={"help": "Share of curriculum examples drawn from the glimpsed skills."}
+    )
+    steps: int = field(default=3000, metadata={"help": "Optimizer steps of base pre-training."})
+    batch_size: int = field(default=64, metadata={"help": "Pre-training batch size."})
+    peak_lr: float = field(default=2e-3, metadata={"help": "Peak learning rate (linear warmup, cosine decay)."})
+    final_lr: float = field(default=2e-4, metadata={"help": "Learning rate at the end of the cosine."})
+    warmup_steps: int = field(default=100, metadata={"help": "Linear warmup steps."})
+
+    def fingerprint(self) -> str:
+        return hashlib.sha256(json.dumps(asdict(self), sort_keys=True).encode()).hexdigest()[:12]
+
+
+def envgym_home() -> Path:
+    return Path(os.environ.get("ENVGYM_HOME", Path.home() / ".cache" / "envgym"))
+
+
+def _curriculum(config: DefaultStudentConfig) -> list[PromptCompletion]:
+    task = ArithmeticTask()
+    # Only the held-out partition matters to the pool, not the split sizes: any val/test question is excluded.
+    pool = TrainingPool(TaskSplits.build(task, n_val=1, n_test=1, split_seed=0))
+    rng = np.random.default_rng([config.seed, 1])
+    total = config.steps * config.batch_size
+    n_glimpsed = round(total * config.glimpse_share)
+    counts = dict.fromkeys(config.mastered_skills, (total - n_glimpsed) // len(config.mastered_skills))
+    counts.update(dict.fromkeys(config.glimpsed_skills, n_glimpsed // max(1, len(config.glimpsed_skills))))
+    tokenizer = build_char_tokenizer()
+    examples = pool.sample_plan(counts, rng)
+    return [
+        PromptCompletion(
+            tokenizer.apply_chat_template(
+                [{"role": "user", "content": ex.question}], add_generation_prompt=True, tokenize=False
+            ),
+            ex.answer + tokenizer.eos_token,
+        )
+        for ex in examples
+    ]
+
+
+def build_default_student(config: DefaultStudentConfig, out_dir: str | Path, *, progress: bool = True) -> Path:
+    """Pre-train the tiny student from scratch and save it as a Hugging Face model directory."""
+    out_dir = Path(out_dir)
+    torch.manual_seed(config.seed)
+    tokenizer = build_char_tokenizer()
+    model_config = LlamaConfig(
+        vocab_size=len(tokenizer),
+        hidden_size=config.hidden_size,
+        intermediate_size=config.intermediate_size,
+        num_hidden_layers=config.num_layers,
+        num_attention_heads=config.num_heads,
+        num_key_value_heads=config.num_heads,
+        max_position_embeddings=128,
+        tie_word_embeddings=True,
+        pad_token_id=tokenizer.pad_token_id,
+        eos_token_id=tokenizer.eos_token_id,
+        bos_token_id=None,
+    )
+    model = LlamaForCausalLM(model_config)
+    pairs = _curriculum(config)
+    optimizer = torch.optim.AdamW(model.parameters(), lr=config.peak_lr, weight_decay=0.0)
+    floor = config.final_lr / config.peak_lr
+
+    def schedule(step: int) -> float:
+        if step < config.warmup_steps:
+            return (step + 1) / config.warmup_steps
+        progress_ = (step - config.warmup_steps) / max(1, config.steps - config.warmup_steps)
+        return floor + (1 - floor) * 0.5 * (1 + math.cos(math.pi * min(1.0, progress_)))
+
+    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, schedule)
+    model.train()
+    train_on_pairs(
+        model,
+        tokenizer,
+        pairs,
+        optimizer=optimizer,
+        scheduler=scheduler,
+        batch_size=config.batch_size,
+        epochs=1,
+        max_length=64,
+        seed=config.seed,
+        progress=progress,
+    )
+    model.generation_config.pad_token_id = tokenizer.pad_token_id
+    model.generation_config.eos_token_id = tokenizer.eos_token_id
+    out_dir.mkdir(parents=True, exist_ok=True)
+    model.save_pretrained(out_dir)
+    tokenizer.save_pretrained(out_dir)
+    weights = (out_dir / "model.safetensors").read_bytes()
+    build = {"config": asdict(config), "weights_sha256": hashlib.sha256(weights).hexdigest()}
+    (out_dir / BUILD_FILE).write_text(json.dumps(build, indent=2) + "\n")
+    return out_dir
+
+
+def shipped_build() -> dict | None:
+    path = SHIPPED_DIR / BUILD_FILE
+    return json.loads(path.read_text()) if path.is_file() else None
+
+
+def default_student_dir(config: DefaultStudentConfig | None = None, *, progress: bool = True) -> Path:
+    """Directory of the default student for ``config``: the shipped weights when they match, else a cached
+    build under ``$ENVGYM_HOME/students`` (built now if missing, a few minutes on 2 cores)."""
+    config = config or DefaultStudentConfig()
+    shipped = shipped_build()
+    if shipped is not None and shipped["config"] == json.loads(json.dumps(asdict(config))):
+        return SHIPPED_DIR
+    target = envgym_home() / "students" / f"default-{config.fingerprint()}"
+    if (target / BUILD_FILE).is_file():
+        return target
+    target.parent.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(dir=target.parent, prefix=".building-") as tmp:
+        build_default_student(config, tmp, progress=progress)
+        os.replace(tmp, target)  # atomic: a killed build never leaves a half-written student behind
+        Path(tmp).mkdir()  # TemporaryDirectory's cleanup expects the path to exist
+    return target

@@ -1,0 +1,184 @@
+"""A student wrapping any Hugging Face causal LM directory: full fine-tuning or LoRA, batched greedy answers."""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import torch
+from safetensors.torch import load_file, save_file
+from transformers import AutoModelForCausalLM, AutoTokenizer, PreTrainedModel
+from transformers.utils import logging as hf_logging
+
+from skills.task import Example
+from students.hf_student_config import HFStudentConfig
+from students.training import PromptCompletion, train_on_pairs
+
+_WEIGHTS = "student_weights.safetensors"
+_OPTIMIZER = "optimizer.pt"
+
+
+class HFStudent:
+    """A trainable student around a Hugging Face causal-LM directory.
+
+    Trains with loss on the answer tokens only (``transformers.Trainer``, one AdamW kept across calls),
+    fully or through peft LoRA adapters, and answers with batched greedy generation (left padding, KV cache).
+
+    Example:
+        >>> from students import HFStudent, default_student_dir
+        >>> student = HFStudent(default_student_dir())
+        >>> student.answer(["12+34="])
+        ['46']
+    """
+
+    def __init__(
+        self,
+        model_dir: str | Path,
+        config: HFStudentConfig | None = None,
+        *,
+        gguf_file: str | None = None,
+    ) -> None:
+        self.model_dir = Path(model_dir)
+        if not self.model_dir.is_dir():
+            raise ValueError(f"Expects a Hugging Face model directory; actual {str(self.model_dir)!r} does not exist.")
+        self.config = config or HFStudentConfig()
+        self.gguf_file = gguf_file
+        torch.set_num_threads(self.config.num_threads or min(2, os.cpu_count() or 1))
+        load_kwargs: dict[str, Any] = {"gguf_file": gguf_file} if gguf_file else {}
+        self.tokenizer = AutoTokenizer.from_pretrained(self.model_dir, **load_kwargs)
+        if self.tokenizer.pad_token is None:
+            self.tokenizer.pad_token = self.tokenizer.eos_token
+        self._load_kwargs = load_kwargs
+        self.model: PreTrainedModel
+        self.optimizer: torch.optim.Optimizer
+        self.reset()
+
+    # -- state -----------------------------------------------------------------------------------------
+    def reset(self) -> None:
+        # Resetting happens every episode: keep transformers' per-load progress bar out of the user's console.
+        bars = hf_logging.is_progress_bar_enabled()
+        hf_logging.disable_progress_bar()
+        try:
+            model = AutoModelForCausalLM.from_pretrained(self.model_dir, dtype=torch.float32, **self._load_kwargs)
+        finally:
+            if bars:
+                hf_logging.enable_progress_bar()
+        if self.gguf_file:
+            # A GGUF-loaded model keeps its quantizer; detach it so the model can be trained and saved.
+            model.hf_quantizer = None
+            if hasattr(model.config, "quantization_config"):
+                del model.config.quantization_config
+        if self.config.lora:
+            from peft import LoraConfig, get_peft_model
+
+            lora = LoraConfig(
+                r=self.config.lora_r,
+                lora_alpha=self.config.lora_alpha,
+                target_modules=self.config.lora_target_modules,
+                lora_dropout=0.0,
+                task_type="CAUSAL_LM",
+            )
+            model = get_peft_model(model, lora)
+        model.eval()
+        self.model = model
+        self.optimizer = torch.optim.AdamW(
+            [p for p in model.parameters() if p.requires_grad],
+            lr=self.config.learning_rate,
+            weight_decay=self.config.weight_decay,
+        )
+
+    def _trainable_state(self) -> dict[str, torch.Tensor]:
+        return {
+            name: param.detach().contiguous() for name, param in self.model.named_parameters() if param.requires_grad
+        }
+
+    def save(self, directory: str | Path) -> None:
+        """Write the trainable weights and the optimizer state (enough to resume training exactly)."""
+        directory = Path(directory)
+        directory.mkdir(parents=True, exist_ok=True)
+        save_file(self._trainable_state(), str(directory / _WEIGHTS))
+        torch.save(self.optimizer.state_dict(), directory / _OPTIMIZER)
+
+    def load(self, directory: str | Path) -> None:
+        directory = Path(directory)
+        if not (directory / _WEIGHTS).is_file():
+            raise ValueError(f"Expects a student checkpoint with {_WEIGHTS} in {str(directory)!r}; none found.")
+        self.reset()
+        state = load_file(str(directory / _WEIGHTS))
+        missing = set(self._trainable_state()) - set(state)
+        if missing:
+            raise ValueError(
+                f"Checkpoint {str(directory)!r} does not match this student: missing {sorted(missing)[:3]}."
+            )
+        params = dict(self.model.named_parameters())
+        with torch.no_grad():
+            for name, tensor in state.items():
+                params[name].copy_(tensor)
+        self.optimizer.load_state_dict(torch.load(directory / _OPTIMIZER, weights_only=True))
+
+    def export(self, directory: str | Path) -> None:
+        """Save a standalone Hugging Face model directory (LoRA adapters merged) plus the tokenizer."""
+        model = self.model.merge_and_unload() if self.config.lora else self.model
+        model.save_pretrained(directory)
+        self.tokenizer.save_pretrained(directory)
+        if self.config.lora:
+            self.reset()  # merging modified the live model
+
+    def num_parameters(self) -> int:
+        return sum(p.numel() for p in self.model.parameters())
+
+    # -- formatting ------------------------------------------------------------------------------------
+    def format_prompt(self, question: str) -> str:
+        if self.tokenizer.chat_template:
+            return self.tokenizer.apply_chat_template(
+                [{"role": "user", "content": question}], add_generation_prompt=True, tokenize=False
+            )
+        return self.config.prompt_template.format(question=question)
+
+    def format_completion(self, answer: str) -> str:
+        separator = "" if self.tokenizer.chat_template else " "
+        return f"{separator}{answer}{self.tokenizer.eos_token}"
+
+    # -- learning --------------------------------------------------------------------------------------
+    def train(self, examples: Sequence[Example], *, seed: int) -> dict[str, Any]:
+        """One pass of ``config.epochs`` epochs over ``examples``; returns loss and seconds."""
+        start = time.perf_counter()
+        pairs = [PromptCompletion(self.format_prompt(e.question), self.format_completion(e.answer)) for e in examples]
+        constant = torch.optim.lr_scheduler.LambdaLR(self.optimizer, lambda _: 1.0)
+        loss = train_on_pairs(
+            self.model,
+            self.tokenizer,
+            pairs,
+            optimizer=self.optimizer,
+            scheduler=constant,
+            batch_size=self.config.batch_size,
+            epochs=self.config.epochs,
+            max_length=self.config.max_length,
+            seed=seed,
+        )
+        return {"loss": loss, "examples": len(pairs), "seconds": time.perf_counter() - start}
+
+    @torch.no_grad()
+    def answer(self, questions: Sequence[str]) -> list[str]:
+        """Greedy answers, generated in batches of ``config.eval_batch_size`` with left padding."""
+        self.model.eval()
+        self.tokenizer.padding_side = "left"
+        answers: list[str] = []
+        size = self.config.eval_batch_size
+        for start in range(0, len(questions), size):
+            prompts = [self.format_prompt(q) for q in questions[start : start + size]]
+            batch = self.tokenizer(prompts, return_tensors="pt", padding=True, add_special_tokens=True)
+            output = self.model.generate(
+                **batch,
+                max_new_tokens=self.config.max_new_tokens,
+                do_sample=False,
+                use_cache=True,
+                pad_token_id=self.tokenizer.pad_token_id,
+                eos_token_id=self.tokenizer.eos_token_id,
+            )
+            new_tokens = output[:, batch["input_ids"].shape[1] :]
+            answers.extend(t.strip() for t in self.tokenizer.batch_decode(new_tokens, skip_special_tokens=True))
+        return answers

@@ -1,0 +1,114 @@
+"""Supervised fine-tuning of a causal LM on (prompt, answer) pairs with ``transformers.Trainer``.
+
+Loss is on the answer tokens only. The optimizer and schedule are passed in so that a student can keep one
+AdamW across many short training calls (continual learning) while the base-student build uses a
+warmup+cosine schedule.
+"""
+
+from __future__ import annotations
+
+import logging
+import tempfile
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import torch
+from torch.utils.data import Dataset
+from transformers import PreTrainedModel, PreTrainedTokenizerBase, Trainer, TrainingArguments
+from transformers.trainer_callback import PrinterCallback
+
+IGNORE_INDEX = -100
+
+
+@dataclass(frozen=True)
+class PromptCompletion:
+    prompt: str
+    completion: str
+
+
+class _TokenizedPairs(Dataset):
+    def __init__(self, pairs: Sequence[PromptCompletion], tokenizer: PreTrainedTokenizerBase, max_length: int) -> None:
+        prompts = tokenizer([p.prompt for p in pairs], add_special_tokens=True)["input_ids"]
+        answers = tokenizer([p.completion for p in pairs], add_special_tokens=False)["input_ids"]
+        self.rows = []
+        for prompt_ids, answer_ids in zip(prompts, answers, strict=True):
+            ids = (prompt_ids + answer_ids)[:max_length]
+            labels = ([IGNORE_INDEX] * len(prompt_ids) + answer_ids)[:max_length]
+            self.rows.append({"input_ids": ids, "labels": labels})
+
+    def __len__(self) -> int:
+        return len(self.rows)
+
+    def __getitem__(self, index: int) -> dict[str, list[int]]:
+        return self.rows[index]
+
+
+class _PadCollator:
+    """Right-pads a batch; padded positions are masked out of attention and loss."""
+
+    def __init__(self, pad_token_id: int) -> None:
+        self.pad_token_id = pad_token_id
+
+    def __call__(self, rows: list[dict[str, list[int]]]) -> dict[str, torch.Tensor]:
+        width = max(len(row["input_ids"]) for row in rows)
+        ids = torch.full((len(rows), width), self.pad_token_id, dtype=torch.long)
+        labels = torch.full((len(rows), width), IGNORE_INDEX, dtype=torch.long)
+        mask = torch.zeros((len(rows), width), dtype=torch.long)
+        for i, row in enumerate(rows):
+            n = len(row["input_ids"])
+            ids[i, :n] = torch.tensor(row["input_ids"])
+            labels[i, :n] = torch.tensor(row["labels"])
+            mask[i, :n] = 1
+        return {"input_ids": ids, "labels": labels, "attention_mask": mask}
+
+
+def train_on_pairs(
+    model: PreTrainedModel,
+    tokenizer: PreTrainedTokenizerBase,
+    pairs: Sequence[PromptCompletion],
+    *,
+    optimizer: torch.optim.Optimizer,
+    scheduler: torch.optim.lr_scheduler.LRScheduler,
+    batch_size: int,
+    epochs: int,
+    max_length: int,
+    seed: int,
+    progress: bool = False,
+) -> float:
+    """Train ``model`` in place; returns the mean training loss. Same seed and state => same weights."""
+    if not pairs:
+        return float("nan")
+    dataset = _TokenizedPairs(pairs, tokenizer, max_length)
+    with tempfile.TemporaryDirectory(prefix="envgym-trainer-") as output_dir:
+        args = TrainingArguments(
+            output_dir=output_dir,
+            per_device_train_batch_size=batch_size,
+            num_train_epochs=epochs,
+            save_strategy="no",
+            logging_strategy="no",
+            report_to="none",
+            disable_tqdm=not progress,
+            use_cpu=not torch.cuda.is_available(),
+            seed=seed,
+            data_seed=seed,
+            remove_unused_columns=False,
+            dataloader_pin_memory=False,
+        )
+        trainer = Trainer(
+            model=model,
+            args=args,
+            train_dataset=dataset,
+            data_collator=_PadCollator(tokenizer.pad_token_id),
+            optimizers=(optimizer, scheduler),
+        )
+        trainer.remove_callback(PrinterCallback)  # it prints a metrics dict after every call
+        # Trainer logs an info line per call ("The model is already on multiple devices...") at WARNING+;
+        # a whole episode would print dozens of them.
+        previous = logging.getLogger("transformers.trainer").level
+        logging.getLogger("transformers.trainer").setLevel(logging.ERROR)
+        try:
+            result = trainer.train()
+        finally:
+            logging.getLogger("transformers.trainer").setLevel(previous)
+    model.eval()
+    return float(result.training_loss)

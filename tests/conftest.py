@@ -1,0 +1,37 @@
+"""Shared fixtures. Caches go to a per-session temporary directory, never the user's home."""
+
+from __future__ import annotations
+
+import os
+import tempfile
+
+_CACHE = tempfile.mkdtemp(prefix="envgym-tests-")
+os.environ.setdefault("ENVGYM_HOME", os.path.join(_CACHE, "envgym"))
+os.environ.setdefault("MPLCONFIGDIR", os.path.join(_CACHE, "matplotlib"))
+os.environ.setdefault("HF_HOME", os.path.join(_CACHE, "hf"))
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+
+import pytest  # noqa: E402
+
+# Small splits keep evaluation fast; the shipped default student is used unless a test says otherwise.
+SMALL = {"n_val": 40, "n_test": 40}
+
+
+@pytest.fixture(scope="session")
+def default_dir():
+    from students import default_student_dir
+
+    return default_student_dir()
+
+
+@pytest.fixture
+def make_env():
+    import gymnasium as gym
+
+    import envgym  # noqa: F401
+
+    def factory(**kwargs):
+        return gym.make("envgym/SkillList-v0", **{**SMALL, **kwargs})
+
+    return factory

@@ -1,0 +1,87 @@
+import numpy as np
+import pytest
+
+from skills import ArithmeticTask, Example, make_task, skill_names, taxonomy, verify_example
+from skills.arithmetic import solve
+
+TASK = ArithmeticTask()
+
+
+@pytest.mark.parametrize("skill", skill_names(TASK))
+def test_generator_is_seed_deterministic(skill):
+    first = TASK.generate(skill, 50, np.random.default_rng(3))
+    again = TASK.generate(skill, 50, np.random.default_rng(3))
+    other = TASK.generate(skill, 50, np.random.default_rng(4))
+    assert first == again
+    assert first != other
+
+
+@pytest.mark.parametrize("skill", skill_names(TASK))
+def test_gold_answers_verify_and_wrong_ones_are_rejected(skill):
+    for ex in TASK.generate(skill, 200, np.random.default_rng(0)):
+        assert verify_example(TASK, ex)
+        assert TASK.score(ex, " " + ex.answer + " ") == 1.0
+        wrong = "<" if ex.answer != "<" else ">"
+        if ex.answer.lstrip("-").isdigit():
+            wrong = str(int(ex.answer) + 1)
+        assert TASK.score(ex, wrong) == 0.0
+        # A teacher's wrong gold answer fails the verifier: truth comes from the question.
+        assert not verify_example(TASK, Example(ex.question, wrong, skill))
+
+
+def test_skill_definitions_hold():
+    rng = np.random.default_rng(1)
+
+    def carries(a, b):
+        return any((a // 10**i) % 10 + (b // 10**i) % 10 >= 10 for i in range(4))
+
+    def borrows(a, b):
+        return any((a // 10**i) % 10 < (b // 10**i) % 10 for i in range(4))
+
+    for ex in TASK.generate("add_no_carry", 300, rng):
+        a, b = map(int, ex.question[:-1].split("+"))
+        assert 100 <= a < 1000 and 100 <= b < 1000 and not carries(a, b)
+    for ex in TASK.generate("add_carry", 300, rng):
+        a, b = map(int, ex.question[:-1].split("+"))
+        assert carries(a, b) and a < 100 and b < 100
+    for ex in TASK.generate("sub_borrow", 300, rng):
+        a, b = map(int, ex.question[:-1].split("-"))
+        assert a > b and borrows(a, b)
+    for ex in TASK.generate("sub_no_borrow", 300, rng):
+        a, b = map(int, ex.question[:-1].split("-"))
+        assert a >= b and not borrows(a, b)
+
+
+def test_solver_matches_python():
+    assert solve("47+38=") == "85"
+    assert solve("12+3+4=") == "19"
+    assert solve("90-37=") == "53"
+    assert solve("123*7=") == "861"
+    assert [solve("5?7="), solve("7?5="), solve("7?7=")] == ["<", ">", "="]
+    with pytest.raises(ValueError, match="Expects an arithmetic question"):
+        solve("what is 2+2")
+    assert TASK.score(Example("what is 2+2", "4", "add_carry"), "4") == 0.0
+
+
+def test_heldout_key_identifies_commuted_questions():
+    assert TASK.heldout_key("38+47=") == TASK.heldout_key("47+38=")
+    assert TASK.heldout_key("3+12+4=") == TASK.heldout_key("12+4+3=")
+    assert TASK.heldout_key("9*123=") == TASK.heldout_key("123*9=")
+    assert TASK.heldout_key("47-38=") != TASK.heldout_key("38-47=")
+    assert TASK.heldout_key("5?7=") != TASK.heldout_key("7?5=")
+
+
+def test_taxonomy_is_a_tree_root_category_skill():
+    graph = taxonomy(TASK)
+    assert graph.nodes["arithmetic"]["kind"] == "root"
+    leaves = [n for n, d in graph.out_degree() if d == 0]
+    assert sorted(leaves) == sorted(skill_names(TASK))
+    assert all(graph.in_degree(n) == 1 for n in graph if n != "arithmetic")
+
+
+def test_at_least_eight_skills_and_unknown_names_suggest():
+    assert len(skill_names(TASK)) >= 8
+    with pytest.raises(ValueError, match="Did you mean 'sub_borrow'"):
+        TASK.generate("sub_borow", 1, np.random.default_rng(0))
+    with pytest.raises(ValueError, match="Did you mean 'arithmetic'"):
+        make_task("arithmetc")

@@ -1,0 +1,141 @@
+import gymnasium as gym
+import numpy as np
+import pytest
+from gymnasium.utils.env_checker import check_env
+
+import envgym
+from envgym import CountPlan, ExamplesPlan
+from skills import Example
+
+
+def test_check_env_passes(make_env):
+    env = make_env(steps=2, budget=32)
+    check_env(env.unwrapped, skip_render_check=True)
+
+
+def test_gym_make_kwargs_and_observation_space(make_env):
+    env = make_env(steps=3, budget=64, seed=5)
+    obs, info = env.reset()
+    assert env.observation_space.contains(obs)
+    assert info["skills"] == env.unwrapped.skills
+    assert obs["budget_left"][0] == 3 * 64 and obs["step"] == 0
+    profile = obs["missing_skill_profile"]
+    assert profile.sum() == pytest.approx(1.0, abs=1e-5)
+    # The profile is each skill's share of the validation failures.
+    errors = np.array([1 - a for a in obs["accuracy"]])
+    assert np.allclose(profile, errors / errors.sum(), atol=1e-5)
+
+
+def test_step_reward_termination_and_info(make_env):
+    env = make_env(steps=2, budget=64)
+    obs, info = env.reset(seed=0)
+    before = float(np.mean(obs["accuracy"]))
+    obs, reward, terminated, truncated, info = env.step({"sub_borrow": 40, "mul_1d": 24})
+    assert reward == pytest.approx(float(np.mean(obs["accuracy"])) - before, abs=1e-6)
+    assert (terminated, truncated) == (False, False)
+    assert info["examples_used"] == 64 and obs["budget_left"][0] == 64
+    assert all(set(e) == {"question", "answer", "gold", "skill"} for e in info["errors"])
+    assert len(info["errors"]) <= env.unwrapped.config.max_errors
+    obs, reward, terminated, truncated, info = env.step(np.zeros(8, dtype=np.int64))
+    assert terminated and not truncated and info["examples_used"] == 0
+    with pytest.raises(RuntimeError, match="Call reset"):
+        env.step({"sub_borrow": 1})
+
+
+def test_test_split_never_reaches_observation_or_info(make_env):
+    env = make_env(steps=2, budget=64, max_errors=10_000)
+    base = env.unwrapped
+    test_questions = {e.question for e in base.splits.all_questions("test")}
+    _, info = env.reset(seed=0)
+    seen = {e["question"] for e in info["errors"]}
+    _, _, _, _, info = env.step({"add_3d_carry": 64})
+    seen |= {e["question"] for e in info["errors"]}
+    assert seen and not seen & test_questions
+    assert not {e.question for e in base.last_training_data} & test_questions
+
+
+@pytest.mark.parametrize(
+    ("plan", "message"),
+    [
+        ({"sub_borow": 3}, "Did you mean 'sub_borrow'"),
+        ({"sub_borrow": -1}, "non-negative"),
+        ({"sub_borrow": 2.5}, "whole number"),
+        ({"sub_borrow": 65}, "at most 64 examples"),
+        (np.full(8, 9), "at most 64 examples"),
+        (np.zeros(5), r"shape \(8,\)"),
+        (np.array([-1, 0, 0, 0, 0, 0, 0, 0]), "non-negative"),
+        ("sub_borrow", "Expects a plan"),
+        (ExamplesPlan([Example("1+1=", "2", "no_such_skill")]), "unknown skill"),
+    ],
+)
+def test_bad_plans_raise_clear_errors(make_env, plan, message):
+    env = make_env(steps=2, budget=64)
+    env.reset(seed=0)
+    with pytest.raises(ValueError, match=message):
+        env.step(plan)
+    assert env.unwrapped.step_index == 0  # a rejected plan changes nothing
+
+
+def test_total_budget_limits_later_steps(make_env):
+    env = make_env(steps=3, budget=64, total_budget=100)
+    env.reset(seed=0)
+    _, _, terminated, _, info = env.step({"compare": 64})
+    assert not terminated and info["budget_next"] == 36
+    with pytest.raises(ValueError, match="36 left"):
+        env.step({"compare": 37})
+    _, _, terminated, _, _ = env.step({"compare": 36})
+    assert terminated
+
+
+def test_examples_plan_verifies_and_drops_heldout(make_env):
+    env = make_env(steps=1, budget=64)
+    env.reset(seed=0)
+    base = env.unwrapped
+    heldout = base.splits.val["add_carry"][0]
+    plan = ExamplesPlan(
+        [
+            Example("123+456=", "579", "add_no_carry"),
+            Example("123+456=", "580", "add_no_carry"),  # wrong: rejected by the verifier
+            Example(heldout.question, heldout.answer, "add_carry"),  # a validation question: dropped
+        ]
+    )
+    _, _, _, _, info = env.step(plan)
+    assert info["rejected"] == 1 and info["dropped_heldout"] == 1 and info["examples_used"] == 1
+    assert [e.question for e in base.last_training_data] == ["123+456="]
+
+
+def test_array_dict_and_countplan_are_the_same_plan(make_env):
+    results = []
+    for plan in (np.array([0, 0, 0, 0, 0, 32, 0, 0]), {"sub_borrow": 32}, CountPlan({"sub_borrow": 32})):
+        env = make_env(steps=1, budget=32)
+        env.reset(seed=1)
+        env.step(plan)
+        results.append([e.question for e in env.unwrapped.last_training_data])
+    assert results[0] == results[1] == results[2]
+
+
+def test_custom_plan_kind_plugs_in_without_core_changes(make_env):
+    env = make_env(steps=1, budget=16)
+    env.reset(seed=0)
+
+    class Doubles:
+        kind = "doubles"
+        size = 8
+
+    env.unwrapped.register_plan_kind(
+        "doubles", lambda plan: ([Example(f"{n}+{n}=", str(2 * n), "add_carry") for n in range(55, 63)], {})
+    )
+    _, _, _, _, info = env.step(Doubles())
+    assert info["examples_used"] == 8 and info["budget_spent"] == 8
+
+
+def test_unknown_env_kwarg_and_mode_are_clear(make_env):
+    with pytest.raises(ValueError, match="Did you mean 'budget'"):
+        make_env(budgett=5)
+    with pytest.raises(ValueError, match="mode"):
+        make_env(mode="online")
+
+
+def test_registered_ids():
+    assert "envgym/SkillList-v0" in gym.registry
+    assert envgym.ENV_IDS

@@ -1,0 +1,106 @@
+import hashlib
+
+import numpy as np
+import pytest
+import torch
+
+from skills import ArithmeticTask
+from students import DefaultStudentConfig, HFStudent, HFStudentConfig, build_default_student, default_student_dir
+
+TINY = DefaultStudentConfig(steps=40, warmup_steps=5)
+TASK = ArithmeticTask()
+
+
+@pytest.fixture(scope="module")
+def tiny_dir():
+    return default_student_dir(TINY, progress=False)
+
+
+def _sha(path):
+    return hashlib.sha256((path / "model.safetensors").read_bytes()).hexdigest()
+
+
+def test_build_is_deterministic_per_seed_and_cached(tmp_path, tiny_dir):
+    again = build_default_student(TINY, tmp_path / "again", progress=False)
+    other = build_default_student(
+        DefaultStudentConfig(steps=40, warmup_steps=5, seed=1), tmp_path / "o", progress=False
+    )
+    assert _sha(again) == _sha(tiny_dir)
+    assert _sha(other) != _sha(tiny_dir)
+    assert default_student_dir(TINY) == tiny_dir  # second call reuses the cache
+
+
+def test_shipped_default_student_matches_default_config_and_has_a_skill_gap(default_dir):
+    from students.default_student import MASTERED, SHIPPED_DIR
+
+    assert default_dir == SHIPPED_DIR
+    student = HFStudent(default_dir)
+    assert 1_000_000 <= student.num_parameters() <= 4_000_000
+    rng = np.random.default_rng(0)
+    accuracy = {}
+    for skill in ("add_no_carry", "compare", "sub_borrow", "mul_1d"):
+        examples = TASK.generate(skill, 100, rng)
+        answers = student.answer([e.question for e in examples])
+        accuracy[skill] = np.mean([TASK.score(e, a) for e, a in zip(examples, answers, strict=True)])
+    assert min(accuracy[s] for s in ("add_no_carry", "compare") if s in MASTERED) > 0.8
+    assert max(accuracy["sub_borrow"], accuracy["mul_1d"]) < 0.6
+
+
+def test_batched_answers_equal_one_at_a_time(tiny_dir):
+    student = HFStudent(tiny_dir, HFStudentConfig(eval_batch_size=64))
+    questions = [e.question for e in TASK.generate("add_carry", 40, np.random.default_rng(0))]
+    questions += [e.question for e in TASK.generate("sum3", 40, np.random.default_rng(0))]  # mixed lengths
+    batched = student.answer(questions)
+    single = [student.answer([q])[0] for q in questions]
+    assert batched == single
+
+
+def test_training_is_deterministic_and_save_load_resumes_exactly(tmp_path, tiny_dir):
+    data = TASK.generate("sub_borrow", 64, np.random.default_rng(0))
+    more = TASK.generate("sub_borrow", 64, np.random.default_rng(1))
+
+    straight = HFStudent(tiny_dir)
+    straight.train(data, seed=1)
+    straight.train(more, seed=2)
+
+    resumed = HFStudent(tiny_dir)
+    resumed.train(data, seed=1)
+    resumed.save(tmp_path / "ckpt")
+    fresh = HFStudent(tiny_dir)
+    fresh.load(tmp_path / "ckpt")
+    fresh.train(more, seed=2)
+    for (name, a), (_, b) in zip(straight.model.named_parameters(), fresh.model.named_parameters(), strict=True):
+        assert torch.equal(a, b), name
+
+
+def test_training_moves_only_answer_loss_down(tiny_dir):
+    student = HFStudent(tiny_dir, HFStudentConfig(learning_rate=1e-3))
+    data = TASK.generate("mul_1d", 128, np.random.default_rng(0))
+    first = student.train(data, seed=0)["loss"]
+    second = student.train(data, seed=0)["loss"]
+    assert second < first
+
+
+def test_lora_trains_only_adapters(tmp_path, tiny_dir):
+    student = HFStudent(tiny_dir, HFStudentConfig(lora=True, lora_r=4, learning_rate=1e-3))
+    trainable = [n for n, p in student.model.named_parameters() if p.requires_grad]
+    assert trainable and all("lora_" in n for n in trainable)
+    frozen_before = {n: p.clone() for n, p in student.model.named_parameters() if not p.requires_grad}
+    student.train(TASK.generate("sub_borrow", 64, np.random.default_rng(0)), seed=0)
+    for name, param in student.model.named_parameters():
+        if name in frozen_before:
+            assert torch.equal(param, frozen_before[name])
+    student.save(tmp_path / "lora")
+    other = HFStudent(tiny_dir, HFStudentConfig(lora=True, lora_r=4))
+    other.load(tmp_path / "lora")
+    q = [e.question for e in TASK.generate("sub_borrow", 20, np.random.default_rng(5))]
+    assert other.answer(q) == student.answer(q)
+
+
+def test_bad_inputs_are_clear(tmp_path, tiny_dir):
+    with pytest.raises(ValueError, match="does not exist"):
+        HFStudent(tmp_path / "nowhere")
+    with pytest.raises(ValueError, match="batch_size"):
+        HFStudentConfig(batch_size=0)
+    with pytest.raises(ValueError, match="checkpoint"):
+        HFStudent(tiny_dir).load(tmp_path)
