@@ -11,23 +11,24 @@ from agents.base import allocate
 
 
 class TargetedTeacher:
-    """Targets skills the student can learn *now*, and keeps mastered skills from being forgotten.
+    """Targets skills the student can learn *now*, and rehearses the skills it could forget.
 
     Two effects make naive error-proportional targeting weak:
 
     * **Learnability**: a skill at ~0% is often not learnable with one step's budget, while a partly learned
       one is. The focus weight is ``error * (accuracy + epsilon)``, highest for half-learned skills.
-    * **Forgetting**: starved mastered skills decay. A ``replay`` share of the budget is spread over all
-      skills so every skill keeps being rehearsed.
+    * **Forgetting**: training on new skills degrades mastered ones. A ``replay`` share of the budget goes to
+      the skills in proportion to their accuracy: what the student knows is rehearsed, nothing is spent
+      replaying skills it cannot do.
 
     Example:
         >>> t = TargetedTeacher()
         >>> plan = t.act({"accuracy": [0.95, 0.4, 0.0]}, {"budget_next": 100})
-        >>> int(plan[1]) > int(plan[2]) and int(plan[1]) > int(plan[0])
+        >>> int(plan[1]) > int(plan[0]) > int(plan[2])
         True
     """
 
-    def __init__(self, replay: float = 0.25, epsilon: float = 0.05) -> None:
+    def __init__(self, replay: float = 0.4, epsilon: float = 0.05) -> None:
         if not 0.0 <= replay <= 1.0:
             raise ValueError(f"Expects 0 <= replay <= 1; actual {replay}.")
         if epsilon < 0:
@@ -37,7 +38,12 @@ class TargetedTeacher:
 
     def act(self, observation: Mapping[str, Any], info: Mapping[str, Any]) -> np.ndarray:
         accuracy = np.asarray(observation["accuracy"], dtype=np.float64)
+        return allocate(self.shares(accuracy), int(info["budget_next"]))
+
+    def shares(self, accuracy: np.ndarray) -> np.ndarray:
+        """The share of the budget for each skill (sums to 1)."""
+        uniform = np.full(len(accuracy), 1.0 / len(accuracy))
         focus = (1.0 - accuracy) * (accuracy + self.epsilon)
-        focus = focus / focus.sum() if focus.sum() > 0 else np.full(len(accuracy), 1.0 / len(accuracy))
-        shares = self.replay / len(accuracy) + (1.0 - self.replay) * focus
-        return allocate(shares, int(info["budget_next"]))
+        focus = focus / focus.sum() if focus.sum() > 0 else uniform
+        rehearse = accuracy / accuracy.sum() if accuracy.sum() > 0 else uniform
+        return self.replay * rehearse + (1.0 - self.replay) * focus

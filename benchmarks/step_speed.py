@@ -66,7 +66,7 @@ def main() -> None:
         obs, _, terminated, _, info = env.step(teacher.act(obs, info))
         phases["total"].append(time.perf_counter() - start)
         for phase in ("generate", "train", "eval"):
-            phases[phase].append(info[f"{phase}_seconds"])
+            phases[phase].append(base.timings[f"{phase}_seconds"])
     # The first step pays one-off costs (imports, allocator warm-up): medians are over warm steps.
     median = {phase: statistics.median(values[1:] or values) for phase, values in phases.items()}
 

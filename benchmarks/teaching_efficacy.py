@@ -11,8 +11,10 @@ from __future__ import annotations
 
 import argparse
 import json
+import multiprocessing
 import sys
 import time
+from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
 import gymnasium as gym
@@ -55,13 +57,25 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=None)
     parser.add_argument("--budget", type=int, default=None)
     parser.add_argument("--learning-rate", type=float, default=None)
+    parser.add_argument("--threads", type=int, default=0, help="torch threads (0 = automatic).")
+    parser.add_argument("--jobs", type=int, default=1, help="Episodes run in parallel processes (1 thread each).")
     parser.add_argument("--out", default=str(HERE / "teaching_efficacy"))
     args = parser.parse_args()
     env_kwargs: dict = {k: v for k, v in {"steps": args.steps, "budget": args.budget}.items() if v is not None}
-    if args.learning_rate is not None:
-        env_kwargs["student_config"] = {"learning_rate": args.learning_rate}
+    student_config = {"learning_rate": args.learning_rate, "num_threads": args.threads or None}
+    student_config = {k: v for k, v in student_config.items() if v is not None}
+    if student_config:
+        env_kwargs["student_config"] = student_config
     teachers = args.teachers.split(",")
-    runs = [run(t, s, env_kwargs) for s in tqdm(range(args.seeds), desc="seeds") for t in teachers]
+    jobs = [(t, s) for s in range(args.seeds) for t in teachers]
+    if args.jobs > 1:
+        # One torch thread per process: on a small machine, oversubscribed threads slow everything 4-20x.
+        env_kwargs.setdefault("student_config", {})["num_threads"] = 1
+        with ProcessPoolExecutor(args.jobs, mp_context=multiprocessing.get_context("spawn")) as pool:
+            futures = [pool.submit(run, t, s, env_kwargs) for t, s in jobs]
+            runs = [f.result() for f in tqdm(futures, desc="episodes")]
+    else:
+        runs = [run(t, s, env_kwargs) for t, s in tqdm(jobs, desc="episodes")]
 
     gains = {t: [r["gain"] for r in runs if r["teacher"] == t] for t in teachers}
     summary = {t: dict(zip(("mean", "low", "high"), mean_ci(g), strict=True)) for t, g in gains.items()}

@@ -112,6 +112,8 @@ def run_episode(
     if resume:
         checkpoint = _latest_checkpoint(out)
         state = json.loads((checkpoint / "runner.json").read_text())
+        # Wrappers from gym.make refuse step() before reset(); the checkpoint then overwrites the reset state.
+        env.reset(seed=state["config"]["seed"])
         base.load_checkpoint(checkpoint / "env")
         if "teacher_state" in state and hasattr(teacher, "load_state_dict"):
             teacher.load_state_dict(state["teacher_state"])
@@ -175,9 +177,7 @@ def run_episode(
             "missing_skill_profile": dict(zip(base.skills, observation["missing_skill_profile"].tolist(), strict=True)),
             "reward": reward,
             "train_loss": info["train_loss"],
-            "generate_seconds": info["generate_seconds"],
-            "train_seconds": info["train_seconds"],
-            "eval_seconds": info["eval_seconds"],
+            **base.timings,
         }
         with open(steps_path, "a") as f:
             f.write(json.dumps(_jsonable(row)) + "\n")

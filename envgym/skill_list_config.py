@@ -27,7 +27,7 @@ class SkillListConfig:
         metadata={"help": "HFStudentConfig or dict of its fields, for a model-directory student."},
     )
     steps: int = field(default=5, metadata={"help": "Teaching steps per episode."})
-    budget: int = field(default=512, metadata={"help": "Most training examples a teacher may spend per step."})
+    budget: int = field(default=1024, metadata={"help": "Most training examples a teacher may spend per step."})
     total_budget: int | None = field(
         default=None, metadata={"help": "Examples for the whole episode; default steps * budget."}
     )

@@ -73,7 +73,8 @@ class SkillListEnv(gym.Env):
     * ``terminated`` is True once the step count or the total budget is used up (both are part of the
       observed state); ``truncated`` is always False (wrap with ``TimeLimit`` for an external cut-off).
     * ``info``: ``skills``, ``errors`` (validation failures: question, answer, gold, skill), ``budget_next``
-      (what the next step may spend) and, after a step, data and timing statistics. Test questions never
+      (what the next step may spend) and, after a step, data statistics. It is deterministic given the seed;
+      wall-clock seconds per phase are in ``env.unwrapped.timings``. Test questions never
       appear in observations or info; the episode runner calls :meth:`evaluate` with ``"test"`` itself.
 
     Example:
@@ -122,6 +123,8 @@ class SkillListEnv(gym.Env):
         self.accuracy: dict[str, float] = {}
         self.accumulated: list[Example] = []
         self.last_training_data: list[Example] = []
+        # Wall-clock seconds of the last reset/step by phase; kept out of info so info is deterministic.
+        self.timings: dict[str, float] = {}
         self._started = False
 
     # -- plug-in point ---------------------------------------------------------------------------------
@@ -148,9 +151,8 @@ class SkillListEnv(gym.Env):
         self.student.reset()
         start = time.perf_counter()
         self.accuracy, errors = self.evaluate("val")
-        info = self._info(errors)
-        info["eval_seconds"] = time.perf_counter() - start
-        return self._observation(errors), info
+        self.timings = {"generate_seconds": 0.0, "train_seconds": 0.0, "eval_seconds": time.perf_counter() - start}
+        return self._observation(errors), self._info(errors)
 
     def step(self, action: Any) -> tuple[dict[str, Any], float, bool, bool, dict[str, Any]]:
         if not self._started:
@@ -177,7 +179,7 @@ class SkillListEnv(gym.Env):
         examples, data_stats = handler(plan)
         generate_seconds = time.perf_counter() - start
 
-        seed = self._episode_seed * 1000 + self.step_index
+        seed = int(np.random.SeedSequence([self._episode_seed, self.step_index]).generate_state(1)[0])
         if self.config.mode == "retrain":
             self.accumulated.extend(examples)
             self.student.reset()
@@ -200,11 +202,13 @@ class SkillListEnv(gym.Env):
             examples_used=len(examples),
             budget_spent=plan.size,
             train_loss=train_stats.get("loss"),
-            generate_seconds=generate_seconds,
-            train_seconds=train_stats.get("seconds", 0.0),
-            eval_seconds=eval_seconds,
             **data_stats,
         )
+        self.timings = {
+            "generate_seconds": generate_seconds,
+            "train_seconds": train_stats.get("seconds", 0.0),
+            "eval_seconds": eval_seconds,
+        }
         return self._observation(errors), reward, self._terminated(), False, info
 
     # -- data engines ----------------------------------------------------------------------------------
@@ -300,9 +304,7 @@ class SkillListEnv(gym.Env):
         if not path.is_file():
             raise ValueError(f"Expects an environment checkpoint at {str(path)!r}; none found.")
         state = json.loads(path.read_text())
-        if not self._started:
-            super().reset(seed=state["episode_seed"])
-            self._started = True
+        self._started = True
         self._episode_seed = state["episode_seed"]
         self.step_index = state["step_index"]
         self.budget_left = state["budget_left"]

@@ -46,7 +46,8 @@ class HFStudent:
             raise ValueError(f"Expects a Hugging Face model directory; actual {str(self.model_dir)!r} does not exist.")
         self.config = config or HFStudentConfig()
         self.gguf_file = gguf_file
-        torch.set_num_threads(self.config.num_threads or min(2, os.cpu_count() or 1))
+        threads = self.config.num_threads or int(os.environ.get("ENVGYM_NUM_THREADS", 0)) or min(2, os.cpu_count() or 1)
+        torch.set_num_threads(threads)
         load_kwargs: dict[str, Any] = {"gguf_file": gguf_file} if gguf_file else {}
         self.tokenizer = AutoTokenizer.from_pretrained(self.model_dir, **load_kwargs)
         if self.tokenizer.pad_token is None:

@@ -10,9 +10,9 @@ class HFStudentConfig:
     """How an :class:`~students.HFStudent` trains and answers. Every field has a safe default for the
     tiny built-in student on a CPU."""
 
-    learning_rate: float = field(default=3e-4, metadata={"help": "AdamW learning rate, constant across the episode."})
+    learning_rate: float = field(default=5e-4, metadata={"help": "AdamW learning rate, constant across the episode."})
     weight_decay: float = field(default=0.0, metadata={"help": "AdamW weight decay."})
-    batch_size: int = field(default=32, metadata={"help": "Training micro-batch size."})
+    batch_size: int = field(default=64, metadata={"help": "Training micro-batch size."})
     epochs: int = field(default=2, metadata={"help": "Passes over each step's training data."})
     max_length: int = field(
         default=128, metadata={"help": "Longest prompt+answer in tokens; longer examples are truncated."}
@@ -28,8 +28,8 @@ class HFStudentConfig:
     num_threads: int = field(
         default=0,
         metadata={
-            "help": "torch CPU threads; 0 = min(2, cores). On a 2-core box more threads than cores, or "
-            "another busy process, make training 4-20x slower: use 1 per process when running several."
+            "help": "torch CPU threads; 0 = $ENVGYM_NUM_THREADS if set, else min(2, cores). On a 2-core box, "
+            "oversubscribed threads make training 4-20x slower: use 1 per process when running several."
         },
     )
     prompt_template: str = field(

@@ -38,7 +38,8 @@ def test_targeted_prefers_learnable_skills_and_keeps_replay():
     plan = TargetedTeacher().act(OBS, INFO)
     assert plan[2] == plan.max()  # the half-learned skill
     assert plan[2] > plan[4]  # over the not-yet-learnable one
-    assert plan.min() > 0  # replay: nothing is starved
+    assert plan[0] > plan[4]  # replay goes to what the student knows, not to 0% skills
+    assert plan.min() > 0
 
 
 def test_random_teacher_is_seeded_and_stateless():
