@@ -60,22 +60,35 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=0, help="torch threads (0 = automatic).")
     parser.add_argument("--jobs", type=int, default=1, help="Episodes run in parallel processes (1 thread each).")
     parser.add_argument("--out", default=str(HERE / "teaching_efficacy"))
+    parser.add_argument(
+        "--reuse",
+        action="store_true",
+        help="Keep the (teacher, seed) episodes already in OUT.json if its env kwargs match.",
+    )
     args = parser.parse_args()
     env_kwargs: dict = {k: v for k, v in {"steps": args.steps, "budget": args.budget}.items() if v is not None}
     student_config = {"learning_rate": args.learning_rate, "num_threads": args.threads or None}
     student_config = {k: v for k, v in student_config.items() if v is not None}
     if student_config:
         env_kwargs["student_config"] = student_config
-    teachers = args.teachers.split(",")
-    jobs = [(t, s) for s in range(args.seeds) for t in teachers]
     if args.jobs > 1:
         # One torch thread per process: on a small machine, oversubscribed threads slow everything 4-20x.
         env_kwargs.setdefault("student_config", {})["num_threads"] = 1
+    teachers = args.teachers.split(",")
+    jobs = [(t, s) for s in range(args.seeds) for t in teachers]
+    done: list[dict] = []
+    previous = Path(args.out).with_suffix(".json")
+    if args.reuse and previous.is_file():
+        saved = json.loads(previous.read_text())
+        if saved["env_kwargs"] == env_kwargs:  # episodes are deterministic: same kwargs, same numbers
+            done = [r for r in saved["runs"] if (r["teacher"], r["seed"]) in jobs]
+            jobs = [j for j in jobs if j not in {(r["teacher"], r["seed"]) for r in done}]
+    if args.jobs > 1:
         with ProcessPoolExecutor(args.jobs, mp_context=multiprocessing.get_context("spawn")) as pool:
             futures = [pool.submit(run, t, s, env_kwargs) for t, s in jobs]
-            runs = [f.result() for f in tqdm(futures, desc="episodes")]
+            runs = done + [f.result() for f in tqdm(futures, desc="episodes")]
     else:
-        runs = [run(t, s, env_kwargs) for t, s in tqdm(jobs, desc="episodes")]
+        runs = done + [run(t, s, env_kwargs) for t, s in tqdm(jobs, desc="episodes")]
 
     gains = {t: [r["gain"] for r in runs if r["teacher"] == t] for t in teachers}
     summary = {t: dict(zip(("mean", "low", "high"), mean_ci(g), strict=True)) for t, g in gains.items()}

@@ -2,6 +2,7 @@
 
 from students.base import Student
 from students.default_student import DefaultStudentConfig, build_default_student, default_student_dir
+from students.gemma import gemma_student_dir
 from students.hf_student import HFStudent
 from students.hf_student_config import HFStudentConfig
 
@@ -12,4 +13,5 @@ __all__ = [
     "Student",
     "build_default_student",
     "default_student_dir",
+    "gemma_student_dir",
 ]

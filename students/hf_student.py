@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import os
 import time
 from collections.abc import Sequence
@@ -122,11 +123,10 @@ class HFStudent:
 
     def export(self, directory: str | Path) -> None:
         """Save a standalone Hugging Face model directory (LoRA adapters merged) plus the tokenizer."""
-        model = self.model.merge_and_unload() if self.config.lora else self.model
+        # Merge a copy: merging in place would strip the adapters from the live, still-training student.
+        model = copy.deepcopy(self.model).merge_and_unload() if self.config.lora else self.model
         model.save_pretrained(directory)
         self.tokenizer.save_pretrained(directory)
-        if self.config.lora:
-            self.reset()  # merging modified the live model
 
     def num_parameters(self) -> int:
         return sum(p.numel() for p in self.model.parameters())

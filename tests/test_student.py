@@ -95,6 +95,9 @@ def test_lora_trains_only_adapters(tmp_path, tiny_dir):
     other.load(tmp_path / "lora")
     q = [e.question for e in TASK.generate("sub_borrow", 20, np.random.default_rng(5))]
     assert other.answer(q) == student.answer(q)
+    student.export(tmp_path / "merged")  # a plain HF model directory with the adapters merged in
+    assert HFStudent(tmp_path / "merged").answer(q) == student.answer(q)
+    assert any("lora_" in n for n, _ in student.model.named_parameters())  # the live student keeps its adapters
 
 
 def test_bad_inputs_are_clear(tmp_path, tiny_dir):

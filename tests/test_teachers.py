@@ -59,3 +59,13 @@ def test_make_teacher_names_and_errors():
         make_teacher("agents:UniformTeachr")
     with pytest.raises(ValueError, match="act"):
         make_teacher("collections:OrderedDict")
+
+
+def test_example_custom_teacher_loads_by_module_path_and_plans_validly(monkeypatch):
+    from pathlib import Path
+
+    monkeypatch.chdir(Path(__file__).parents[1])  # module:Class resolves from the working directory
+    teacher = make_teacher("examples.custom_teacher:TwoWeakestTeacher")
+    plan = teacher.act(OBS, INFO)
+    assert plan.sum() <= 300 and (plan >= 0).all()
+    assert plan[2] == plan[3] == plan.max()  # the two weakest skills above 5%
