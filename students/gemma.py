@@ -17,7 +17,7 @@ creating the student for reproducible runs.
 Example:
     >>> from students import HFStudent, HFStudentConfig, gemma_student_dir
     >>> config = HFStudentConfig(lora=True, lora_r=16, learning_rate=1e-3, batch_size=4, max_new_tokens=6)
-    >>> student = HFStudent(gemma_student_dir(), config)
+    >>> student = HFStudent(gemma_student_dir(), config)  # doctest: +SKIP
     >>> student.answer(["47+38="])  # doctest: +SKIP
 
 With the environment::

@@ -83,7 +83,10 @@ class HFStudent:
                 lora_dropout=0.0,
                 task_type="CAUSAL_LM",
             )
-            model = get_peft_model(model, lora)
+            # peft initialises lora_A from torch's global RNG: seed a forked RNG so reset() is reproducible.
+            with torch.random.fork_rng():
+                torch.manual_seed(self.config.lora_init_seed)
+                model = get_peft_model(model, lora)
         model.eval()
         self.model = model
         self.optimizer = torch.optim.AdamW(

@@ -20,6 +20,9 @@ class HFStudentConfig:
     lora: bool = field(default=False, metadata={"help": "Train LoRA adapters (peft) instead of all weights."})
     lora_r: int = field(default=8, metadata={"help": "LoRA rank."})
     lora_alpha: int = field(default=16, metadata={"help": "LoRA scaling numerator."})
+    lora_init_seed: int = field(
+        default=0, metadata={"help": "Seed of the LoRA adapters' initialisation (same seed, same adapters)."}
+    )
     lora_target_modules: str | list[str] = field(
         default="all-linear", metadata={"help": "Modules that get LoRA adapters ('all-linear' or names)."}
     )

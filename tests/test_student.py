@@ -84,6 +84,9 @@ def test_training_moves_only_answer_loss_down(tiny_dir):
 def test_lora_trains_only_adapters(tmp_path, tiny_dir):
     student = HFStudent(tiny_dir, HFStudentConfig(lora=True, lora_r=4, learning_rate=1e-3))
     trainable = [n for n, p in student.model.named_parameters() if p.requires_grad]
+    torch.manual_seed(123)  # the global RNG must not leak into the adapters' initialisation
+    again = HFStudent(tiny_dir, HFStudentConfig(lora=True, lora_r=4, learning_rate=1e-3))
+    assert all(torch.equal(a, b) for a, b in zip(student.model.parameters(), again.model.parameters(), strict=True))
     assert trainable and all("lora_" in n for n in trainable)
     frozen_before = {n: p.clone() for n, p in student.model.named_parameters() if not p.requires_grad}
     student.train(TASK.generate("sub_borrow", 64, np.random.default_rng(0)), seed=0)
