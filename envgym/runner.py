@@ -156,7 +156,7 @@ def run_episode(
         desc=f"teaching ({teacher_name})",
         disable=not progress,
     )
-    while not base._terminated():
+    while not base.episode_over:
         start = time.perf_counter()
         plan = teacher.act(observation, info)
         observation, reward, _, _, info = env.step(plan)

@@ -14,6 +14,7 @@ from gymnasium import spaces
 
 from envgym.plans import CountPlan, ExamplesPlan, coerce_plan
 from envgym.skill_list_config import SkillListConfig
+from skills.errors import did_you_mean
 from skills.registry import make_task
 from skills.splits import TaskSplits, TrainingPool
 from skills.task import Example, skill_names
@@ -157,7 +158,7 @@ class SkillListEnv(gym.Env):
     def step(self, action: Any) -> tuple[dict[str, Any], float, bool, bool, dict[str, Any]]:
         if not self._started:
             raise RuntimeError("Expects reset() before step(); call env.reset(seed=...) first.")
-        if self._terminated():
+        if self.episode_over:
             raise RuntimeError(
                 f"Expects a running episode; this one ended at step {self.step_index} with "
                 f"{self.budget_left} examples left. Call reset() to start a new one."
@@ -209,7 +210,7 @@ class SkillListEnv(gym.Env):
             "train_seconds": train_stats.get("seconds", 0.0),
             "eval_seconds": eval_seconds,
         }
-        return self._observation(errors), reward, self._terminated(), False, info
+        return self._observation(errors), reward, self.episode_over, False, info
 
     # -- data engines ----------------------------------------------------------------------------------
     def _data_for_counts(self, plan: CountPlan) -> tuple[list[Example], dict[str, Any]]:
@@ -220,8 +221,6 @@ class SkillListEnv(gym.Env):
     def _data_for_examples(self, plan: ExamplesPlan) -> tuple[list[Example], dict[str, Any]]:
         unknown = [ex.skill for ex in plan.examples if ex.skill not in self.skills]
         if unknown:
-            from skills.errors import did_you_mean
-
             raise ValueError(
                 f"Example names unknown skill {unknown[0]!r}.{did_you_mean(unknown[0], self.skills)} "
                 f"Expects skills from: {', '.join(self.skills)}."
@@ -249,7 +248,9 @@ class SkillListEnv(gym.Env):
     def budget_next(self) -> int:
         return min(self.config.budget, self.budget_left)
 
-    def _terminated(self) -> bool:
+    @property
+    def episode_over(self) -> bool:
+        """True once the step count or the total budget is used up."""
         return self.step_index >= self.config.steps or self.budget_left <= 0
 
     def missing_skill_profile(self, errors: Sequence[dict[str, str]]) -> np.ndarray:
