@@ -15,7 +15,7 @@ class HFStudentConfig:
     batch_size: int = field(default=64, metadata={"help": "Training micro-batch size."})
     epochs: int = field(default=2, metadata={"help": "Passes over each step's training data."})
     max_length: int = field(
-        default=128, metadata={"help": "Longest prompt+answer in tokens; longer examples are truncated."}
+        default=128, metadata={"help": "Longest prompt+answer in tokens; a longer training example is an error."}
     )
     lora: bool = field(default=False, metadata={"help": "Train LoRA adapters (peft) instead of all weights."})
     lora_r: int = field(default=8, metadata={"help": "LoRA rank."})

@@ -31,10 +31,17 @@ class _TokenizedPairs(Dataset):
         prompts = tokenizer([p.prompt for p in pairs], add_special_tokens=True)["input_ids"]
         answers = tokenizer([p.completion for p in pairs], add_special_tokens=False)["input_ids"]
         self.rows = []
-        for prompt_ids, answer_ids in zip(prompts, answers, strict=True):
-            ids = (prompt_ids + answer_ids)[:max_length]
-            labels = ([IGNORE_INDEX] * len(prompt_ids) + answer_ids)[:max_length]
-            self.rows.append({"input_ids": ids, "labels": labels})
+        for pair, prompt_ids, answer_ids in zip(pairs, prompts, answers, strict=True):
+            # Truncating would cut the answer (the only trained tokens) and turn the loss into NaN.
+            if len(prompt_ids) + len(answer_ids) > max_length:
+                raise ValueError(
+                    f"Expects prompt+answer of at most max_length={max_length} tokens; actual "
+                    f"{len(prompt_ids) + len(answer_ids)} for {pair.prompt[:60]!r}... "
+                    "Raise HFStudentConfig.max_length or shorten the example."
+                )
+            self.rows.append(
+                {"input_ids": prompt_ids + answer_ids, "labels": [IGNORE_INDEX] * len(prompt_ids) + answer_ids}
+            )
 
     def __len__(self) -> int:
         return len(self.rows)

@@ -110,3 +110,7 @@ def test_bad_inputs_are_clear(tmp_path, tiny_dir):
         HFStudentConfig(batch_size=0)
     with pytest.raises(ValueError, match="checkpoint"):
         HFStudent(tiny_dir).load(tmp_path)
+    from skills import Example
+
+    with pytest.raises(ValueError, match="max_length=16"):
+        HFStudent(tiny_dir, HFStudentConfig(max_length=16)).train([Example("123+456=", "579" * 5, "x")], seed=0)
