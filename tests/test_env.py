@@ -139,3 +139,24 @@ def test_unknown_env_kwarg_and_mode_are_clear(make_env):
 def test_registered_ids():
     assert "envgym/SkillList-v0" in gym.registry
     assert envgym.ENV_IDS
+
+
+def test_retrain_mode_trains_the_base_student_on_all_data_so_far(make_env):
+    import torch
+
+    from students import HFStudent
+
+    env = make_env(steps=2, budget=64, mode="retrain")
+    base = env.unwrapped
+    env.reset(seed=4)
+    env.step({"sub_borrow": 64})
+    first = list(base.last_training_data)
+    env.step({"add_3d_carry": 32})
+    assert base.accumulated == first + base.last_training_data
+
+    # Same as a fresh base student trained once on everything, with step 2's seed.
+    reference = HFStudent(base.student.model_dir, base.student.config)
+    seed = int(np.random.SeedSequence([4, 1]).generate_state(1)[0])
+    reference.train(base.accumulated, seed=seed)
+    for a, b in zip(base.student.model.parameters(), reference.model.parameters(), strict=True):
+        assert torch.equal(a, b)
