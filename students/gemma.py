@@ -11,8 +11,7 @@ float32, 268M parameters, ~1 GB on disk, 1-2 minutes on a CPU) and caches it und
 student prompts with ``HFStudentConfig.prompt_template`` (``"Question: {question}\\nAnswer:"``) and learns
 ``" " + answer + eos``. LoRA is the practical way to train it on a CPU (~2.5 s per batch of 4 short
 questions on one thread); learning rate 1e-3 learns a new answer format in ~50 steps of 4 (2e-3 diverged).
-peft draws the LoRA initialisation from torch's global generator: call ``torch.manual_seed`` before
-creating the student for reproducible runs.
+The LoRA initialisation is seeded by ``HFStudentConfig.lora_init_seed``, so runs are reproducible.
 
 Example:
     >>> from students import HFStudent, HFStudentConfig, gemma_student_dir
