@@ -39,6 +39,7 @@ import tempfile
 from pathlib import Path
 
 from students.default_student import envgym_home
+from students.hf_student import detach_gguf_quantizer
 
 GEMMA_DIR_NAME = "gemma3-270m"
 _INSTALL_HINT = (
@@ -65,11 +66,7 @@ def _build(gguf_dir: Path, out_dir: Path) -> None:
     tokenizer = AutoTokenizer.from_pretrained(gguf_dir, gguf_file=gguf_path.name)
     # Shows transformers' "de-quantizing GGUF tensors" progress bar: this runs once per cache directory.
     model = AutoModelForCausalLM.from_pretrained(gguf_dir, gguf_file=gguf_path.name, dtype=torch.float32)
-    # The weights are already dequantised; drop the GGUF quantizer so the model saves (and later loads) as a
-    # plain float32 checkpoint.
-    model.hf_quantizer = None
-    if hasattr(model.config, "quantization_config"):
-        del model.config.quantization_config
+    detach_gguf_quantizer(model)
     model.config.architectures = ["Gemma3ForCausalLM"]
     model.generation_config.pad_token_id = tokenizer.pad_token_id
     model.generation_config.eos_token_id = tokenizer.eos_token_id

@@ -22,6 +22,14 @@ _WEIGHTS = "student_weights.safetensors"
 _OPTIMIZER = "optimizer.pt"
 
 
+def detach_gguf_quantizer(model: PreTrainedModel) -> None:
+    """A GGUF-loaded model is already dequantised but keeps its quantizer; detach it so the model trains and
+    saves (and later loads) as a plain float checkpoint."""
+    model.hf_quantizer = None
+    if hasattr(model.config, "quantization_config"):
+        del model.config.quantization_config
+
+
 class HFStudent:
     """A trainable student around a Hugging Face causal-LM directory.
 
@@ -69,10 +77,7 @@ class HFStudent:
             if bars:
                 hf_logging.enable_progress_bar()
         if self.gguf_file:
-            # A GGUF-loaded model keeps its quantizer; detach it so the model can be trained and saved.
-            model.hf_quantizer = None
-            if hasattr(model.config, "quantization_config"):
-                del model.config.quantization_config
+            detach_gguf_quantizer(model)
         if self.config.lora:
             from peft import LoraConfig, get_peft_model
 
