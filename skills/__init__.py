@@ -3,7 +3,7 @@
 from skills.arithmetic import ArithmeticTask
 from skills.registry import make_task, register_task, task_names
 from skills.splits import TaskSplits, TrainingPool
-from skills.task import Example, Skill, Task, skill_names, taxonomy, verify_example
+from skills.task import Example, Skill, Task, Verdict, Verification, skill_names, taxonomy, verify_example
 
 __all__ = [
     "ArithmeticTask",
@@ -12,6 +12,8 @@ __all__ = [
     "Task",
     "TaskSplits",
     "TrainingPool",
+    "Verdict",
+    "Verification",
     "make_task",
     "register_task",
     "skill_names",

@@ -1,22 +1,44 @@
 """The built-in procedural arithmetic task: eight verifiable skills of graded difficulty.
 
 Questions are short strings a character-level model can read (``347+215=``), answers are exact strings
-(``562``). The verifier recomputes the answer from the question, so a wrong gold answer supplied by a
-teacher is rejected too.
+(``562``). :meth:`ArithmeticTask.verify` recomputes the answer from the question and checks that the question
+is one of the skill it is filed under, so neither a wrong gold answer nor a mislabelled question supplied by a
+teacher gets through.
+
+Everything stored on a task is a module-level function or a ``functools.partial`` of one, so tasks pickle
+(worker processes, checkpoints).
 """
 
 from __future__ import annotations
 
 import re
+import unicodedata
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from functools import partial
 
 import numpy as np
 
-from skills.errors import unknown_name_error
-from skills.task import Example, Skill
+from skills.errors import InvalidPlan, Unverifiable, unknown_name_error
+from skills.task import Example, Skill, Verdict, Verification
 
 Sampler = Callable[[np.random.Generator], tuple[int, ...]]
+Member = Callable[[str, tuple[int, ...]], bool]
+
+# Bounds on what verify()/solve() parse: far above any skill's operands, far below int()'s 4300-digit limit, so
+# a 10,000-digit "question" is rejected at once instead of being converted.
+MAX_QUESTION_CHARS = 64
+MAX_NUMBER_DIGITS = 12
+
+# The task's format: ASCII digits only (``\d`` and int() also accept '１１' or '١١'), no leading zeros, ASCII
+# whitespace allowed around the tokens, three terms only in a sum.
+_NUMBER = r"(0|[1-9][0-9]*)"
+_QUESTION = re.compile(rf"\s*{_NUMBER}\s*([-+*?])\s*{_NUMBER}\s*(?:\+\s*{_NUMBER}\s*)?=\s*", re.ASCII)
+# The held-out key parses the question after NFKC and whitespace removal, with leading zeros allowed.
+_KEY_QUESTION = re.compile(r"([0-9]+)([-+*?])([0-9]+)(?:\+([0-9]+))?=", re.ASCII)
+
+
+# --- generators (their rng consumption is frozen: the shipped student's curriculum depends on it) -----------
 
 
 def _digits_no_carry(rng: np.random.Generator, n_digits: int) -> tuple[int, int]:
@@ -47,22 +69,29 @@ def _has_borrow(a: int, b: int) -> bool:
     return False
 
 
-def _rejection(rng: np.random.Generator, draw: Sampler, keep: Callable[..., bool]) -> tuple[int, ...]:
+def _is_borrowing_subtraction(a: int, b: int) -> bool:
+    return a > b and _has_borrow(a, b)
+
+
+def _always(*_: int) -> bool:
+    return True
+
+
+def _pair(rng: np.random.Generator, low: int, high: int) -> tuple[int, int]:
+    return int(rng.integers(low, high)), int(rng.integers(low, high))
+
+
+def _rejection(
+    rng: np.random.Generator, draw: Callable[[np.random.Generator], tuple[int, ...]], keep: Callable[..., bool]
+) -> tuple[int, ...]:
     while True:
         values = draw(rng)
         if keep(*values):
             return values
 
 
-def _pair(low: int, high: int) -> Sampler:
-    return lambda rng: (int(rng.integers(low, high)), int(rng.integers(low, high)))
-
-
-@dataclass(frozen=True)
-class _SkillSpec:
-    skill: Skill
-    sample: Sampler
-    render: Callable[..., str]
+def _no_carry_3d(rng: np.random.Generator) -> tuple[int, int]:
+    return _digits_no_carry(rng, 3)
 
 
 def _no_borrow_3d(rng: np.random.Generator) -> tuple[int, int]:
@@ -71,68 +100,235 @@ def _no_borrow_3d(rng: np.random.Generator) -> tuple[int, int]:
     return low + high, high
 
 
+def _sum3(rng: np.random.Generator) -> tuple[int, int, int]:
+    return int(rng.integers(10, 100)), int(rng.integers(1, 10)), int(rng.integers(1, 10))
+
+
+def _mul_1d(rng: np.random.Generator) -> tuple[int, int]:
+    return int(rng.integers(100, 1000)), int(rng.integers(2, 10))
+
+
+def _render(op: str, *terms: int) -> str:
+    return op.join(str(t) for t in terms) + "="
+
+
+# --- membership: exactly the questions each generator can produce (+ and * operands in any order) -----------
+
+
+def _is_2d(x: int) -> bool:
+    return 10 <= x <= 99
+
+
+def _is_3d(x: int) -> bool:
+    return 100 <= x <= 999
+
+
+def _member_add_no_carry(op: str, terms: tuple[int, ...]) -> bool:
+    return op == "+" and len(terms) == 2 and all(map(_is_3d, terms)) and not _has_carry(*terms)
+
+
+def _member_add_carry(op: str, terms: tuple[int, ...]) -> bool:
+    return op == "+" and len(terms) == 2 and all(map(_is_2d, terms)) and _has_carry(*terms)
+
+
+def _member_add_3d_carry(op: str, terms: tuple[int, ...]) -> bool:
+    return op == "+" and len(terms) == 2 and all(map(_is_3d, terms)) and _has_carry(*terms)
+
+
+def _member_sum3(op: str, terms: tuple[int, ...]) -> bool:
+    if op != "+" or len(terms) != 3:
+        return False
+    big, *small = sorted(terms, reverse=True)
+    return _is_2d(big) and all(1 <= x <= 9 for x in small)
+
+
+def _member_sub_no_borrow(op: str, terms: tuple[int, ...]) -> bool:
+    if op != "-" or len(terms) != 2:
+        return False
+    a, b = terms
+    return _is_3d(a) and _is_3d(b) and _is_3d(a - b) and not _has_borrow(a, b)
+
+
+def _member_sub_borrow(op: str, terms: tuple[int, ...]) -> bool:
+    if op != "-" or len(terms) != 2:
+        return False
+    a, b = terms
+    return _is_3d(a) and _is_3d(b) and _is_borrowing_subtraction(a, b)
+
+
+def _member_compare(op: str, terms: tuple[int, ...]) -> bool:
+    return op == "?" and len(terms) == 2 and all(map(_is_3d, terms))
+
+
+def _member_mul_1d(op: str, terms: tuple[int, ...]) -> bool:
+    if op != "*" or len(terms) != 2:
+        return False
+    big, small = sorted(terms, reverse=True)
+    return _is_3d(big) and 2 <= small <= 9
+
+
+@dataclass(frozen=True)
+class _SkillSpec:
+    skill: Skill
+    sample: Sampler
+    render: Callable[..., str]
+    member: Member  # the exact membership predicate on (operator, operands)
+    rule: str  # the membership predicate in words, for verify()'s details
+
+
 _SPECS: tuple[_SkillSpec, ...] = (
     _SkillSpec(
         Skill("add_no_carry", "Add two 3-digit numbers whose columns never carry.", "addition"),
-        lambda rng: _digits_no_carry(rng, 3),
-        lambda a, b: f"{a}+{b}=",
+        _no_carry_3d,
+        partial(_render, "+"),
+        _member_add_no_carry,
+        "a+b= with a and b in 100..999 and no column carrying",
     ),
     _SkillSpec(
         Skill("add_carry", "Add two 2-digit numbers with at least one carry.", "addition"),
-        lambda rng: _rejection(rng, _pair(10, 100), _has_carry),
-        lambda a, b: f"{a}+{b}=",
+        partial(_rejection, draw=partial(_pair, low=10, high=100), keep=_has_carry),
+        partial(_render, "+"),
+        _member_add_carry,
+        "a+b= with a and b in 10..99 and at least one column carrying",
     ),
     _SkillSpec(
         Skill("add_3d_carry", "Add two 3-digit numbers with at least one carry.", "addition"),
-        lambda rng: _rejection(rng, _pair(100, 1000), _has_carry),
-        lambda a, b: f"{a}+{b}=",
+        partial(_rejection, draw=partial(_pair, low=100, high=1000), keep=_has_carry),
+        partial(_render, "+"),
+        _member_add_3d_carry,
+        "a+b= with a and b in 100..999 and at least one column carrying",
     ),
     _SkillSpec(
         Skill("sum3", "Add three numbers: a 2-digit number and two 1-digit numbers.", "addition"),
-        lambda rng: (int(rng.integers(10, 100)), int(rng.integers(1, 10)), int(rng.integers(1, 10))),
-        lambda a, b, c: f"{a}+{b}+{c}=",
+        _sum3,
+        partial(_render, "+"),
+        _member_sum3,
+        "a+b+c= with one term in 10..99 and two terms in 1..9",
     ),
     _SkillSpec(
         Skill("sub_no_borrow", "Subtract 3-digit numbers column by column with no borrow.", "subtraction"),
         _no_borrow_3d,
-        lambda a, b: f"{a}-{b}=",
+        partial(_render, "-"),
+        _member_sub_no_borrow,
+        "a-b= with b and a-b in 100..999, a <= 999 and no column borrowing",
     ),
     _SkillSpec(
         Skill("sub_borrow", "Subtract a smaller 3-digit number with at least one borrow.", "subtraction"),
-        lambda rng: _rejection(rng, _pair(100, 1000), lambda a, b: a > b and _has_borrow(a, b)),
-        lambda a, b: f"{a}-{b}=",
+        partial(_rejection, draw=partial(_pair, low=100, high=1000), keep=_is_borrowing_subtraction),
+        partial(_render, "-"),
+        _member_sub_borrow,
+        "a-b= with 100 <= b < a <= 999 and at least one column borrowing",
     ),
     _SkillSpec(
         Skill("compare", "Compare two 3-digit numbers: answer <, = or >.", "comparison"),
-        lambda rng: _rejection(rng, _pair(100, 1000), lambda a, b: True),
-        lambda a, b: f"{a}?{b}=",
+        partial(_rejection, draw=partial(_pair, low=100, high=1000), keep=_always),
+        partial(_render, "?"),
+        _member_compare,
+        "a?b= with a and b in 100..999",
     ),
     _SkillSpec(
         Skill("mul_1d", "Multiply a 3-digit number by a 1-digit number (2-9).", "multiplication"),
-        lambda rng: (int(rng.integers(100, 1000)), int(rng.integers(2, 10))),
-        lambda a, b: f"{a}*{b}=",
+        _mul_1d,
+        partial(_render, "*"),
+        _member_mul_1d,
+        "a*b= with one factor in 100..999 and the other in 2..9",
     ),
 )
+_SPEC_BY_NAME = {spec.skill.name: spec for spec in _SPECS}
 
-_QUESTION = re.compile(r"^\s*(\d+)\s*([-+*?])\s*(\d+)\s*(?:\+\s*(\d+)\s*)?=\s*$")
+
+# --- parsing and solving ----------------------------------------------------------------------------------
 
 
-def solve(question: str) -> str:
-    """The exact answer to an arithmetic question in this task's format."""
-    match = _QUESTION.match(question)
+def _first_foreign_char(text: str) -> str | None:
+    """The first character that cannot appear in a question of this task (anything but ASCII digits,
+    ``+-*?=`` and ASCII whitespace), or None."""
+    for char in text:
+        if not (char.isascii() and (char in "0123456789+-*?=" or char.isspace())):
+            return char
+    return None
+
+
+def _parse(question: str) -> tuple[str, tuple[int, ...]] | str:
+    """``(operator, operands)`` of a question in this task's format, or a string saying why it is not one.
+
+    Never raises and never converts a long digit string: the length is checked before anything else.
+    """
+    if not isinstance(question, str):
+        return f"expects the question as a string; given {type(question).__name__}"
+    if len(question) > MAX_QUESTION_CHARS:
+        return f"expects a question of at most {MAX_QUESTION_CHARS} characters like '47+38='; given {len(question)}"
+    foreign = _first_foreign_char(question)
+    if foreign is not None:
+        return (
+            f"expects ASCII digits 0-9, one of + - * ? and '='; given {foreign!r} "
+            f"(U+{ord(foreign):04X} {unicodedata.name(foreign, 'unnamed')}) in {question!r}"
+        )
+    match = _QUESTION.fullmatch(question)
     if match is None:
-        raise ValueError(f"Expects an arithmetic question like '47+38=', '347?382=' or '12+3+4='; actual {question!r}.")
+        return (
+            "expects an arithmetic question like '47+38=', '347?382=' or '12+3+4=' "
+            f"(numbers without leading zeros); given {question!r}"
+        )
     a, op, b, c = match.groups()
-    x, y = int(a), int(b)
     if c is not None and op != "+":
-        raise ValueError(f"Expects three terms only in a sum like '12+3+4='; actual {question!r}.")
+        return f"expects three terms only in a sum like '12+3+4='; given {question!r}"
+    numbers = (a, b) if c is None else (a, b, c)
+    if max(map(len, numbers)) > MAX_NUMBER_DIGITS:
+        return f"expects numbers of at most {MAX_NUMBER_DIGITS} digits; given {question!r}"
+    return op, tuple(int(n) for n in numbers)
+
+
+def _answer(op: str, terms: tuple[int, ...]) -> str:
     if op == "+":
-        return str(x + y + (int(c) if c else 0))
+        return str(sum(terms))
+    x, y = terms
     if op == "-":
         return str(x - y)
     if op == "*":
         return str(x * y)
     return "<" if x < y else ">" if x > y else "="
+
+
+def solve(question: str) -> str:
+    """The exact answer to an arithmetic question in this task's format.
+
+    Raises:
+        Unverifiable: ``question`` is not in the format (non-ASCII digits, a number over
+            ``MAX_NUMBER_DIGITS`` digits, garbage); the message says what was expected.
+    """
+    parsed = _parse(question)
+    if isinstance(parsed, str):
+        raise Unverifiable(parsed[0].upper() + parsed[1:] + ".")
+    return _answer(*parsed)
+
+
+def _ascii_digit(char: str) -> str:
+    return str(unicodedata.decimal(char)) if char.isdecimal() else char
+
+
+def _key_text(question: str) -> str:
+    """``question`` after NFKC, with whitespace, control and format characters (zero-width spaces) removed,
+    dashes and minus signs as ``-`` and decimal digits of any script as ASCII digits."""
+    text = unicodedata.normalize("NFKC", question)
+    if text.isascii() and text.isprintable() and " " not in text:
+        return text  # the canonical format: nothing to do
+    chars = []
+    for char in text:
+        category = unicodedata.category(char)
+        if char.isspace() or category in ("Cc", "Cf"):
+            continue
+        chars.append("-" if category == "Pd" or char == "\u2212" else _ascii_digit(char))
+    return "".join(chars)
+
+
+def _key_number(digits: str) -> str:
+    """``str(int(digits))`` without int(), which refuses over 4300 digits."""
+    return digits.lstrip("0") or "0"
+
+
+def _length_then_digits(number: str) -> tuple[int, str]:
+    return len(number), number  # sorts canonical non-negative numbers by value
 
 
 class ArithmeticTask:
@@ -144,17 +340,18 @@ class ArithmeticTask:
         >>> ex = task.generate("add_carry", 1, np.random.default_rng(0))[0]
         >>> task.score(ex, ex.answer), task.score(ex, "nonsense")
         (1.0, 0.0)
+        >>> task.verify(Example("12+34=", "46", "mul_1d")).verdict
+        <Verdict.WRONG_SKILL: 'wrong_skill'>
     """
 
     name = "arithmetic"
 
     def __init__(self, skills: Sequence[str] | None = None) -> None:
-        by_name = {spec.skill.name: spec for spec in _SPECS}
-        chosen = list(skills) if skills is not None else list(by_name)
+        chosen = list(skills) if skills is not None else list(_SPEC_BY_NAME)
         for name in chosen:
-            if name not in by_name:
-                raise unknown_name_error("arithmetic skill", name, by_name)
-        self._specs = {name: by_name[name] for name in chosen}
+            if name not in _SPEC_BY_NAME:
+                raise unknown_name_error("arithmetic skill", name, _SPEC_BY_NAME)
+        self._specs = {name: _SPEC_BY_NAME[name] for name in chosen}
 
     @property
     def skills(self) -> list[Skill]:
@@ -164,7 +361,7 @@ class ArithmeticTask:
         if skill not in self._specs:
             raise unknown_name_error("arithmetic skill", skill, self._specs)
         if n < 0:
-            raise ValueError(f"Expects a non-negative number of examples; actual {n}.")
+            raise InvalidPlan(f"Expects a non-negative number of examples; actual {n}.")
         spec = self._specs[skill]
         examples = []
         for _ in range(n):
@@ -173,18 +370,56 @@ class ArithmeticTask:
         return examples
 
     def score(self, example: Example, answer: str) -> float:
-        try:
-            truth = solve(example.question)
-        except ValueError:
+        """1.0 when ``answer`` (surrounding whitespace ignored) is the exact answer to a trusted example's
+        question, else 0.0; never raises (a question out of the format scores 0.0)."""
+        parsed = _parse(example.question)
+        if isinstance(parsed, str) or not isinstance(answer, str):
             return 0.0
-        return 1.0 if answer.strip() == truth else 0.0
+        return 1.0 if answer.strip() == _answer(*parsed) else 0.0
+
+    def verify(self, example: Example) -> Verification:
+        """Check a teacher's example from its question alone: in the format (else ``MALFORMED``), one of the
+        questions ``example.skill`` generates (else ``WRONG_SKILL``), and ``example.answer`` is the recomputed
+        answer (surrounding whitespace ignored, as :meth:`score` does; else ``WRONG_ANSWER``).
+
+        Raises:
+            UnknownName: ``example.skill`` is not a skill of this task.
+        """
+        if example.skill not in self._specs:
+            raise unknown_name_error("arithmetic skill", example.skill, self._specs)
+        parsed = _parse(example.question)
+        if isinstance(parsed, str):
+            return Verification(Verdict.MALFORMED, parsed)
+        op, terms = parsed
+        spec = self._specs[example.skill]
+        if not spec.member(op, terms):
+            owners = [other.skill.name for other in _SPECS if other.member(op, terms)]
+            belongs = f"it belongs to skill {owners[0]!r}" if owners else "it belongs to no arithmetic skill"
+            return Verification(
+                Verdict.WRONG_SKILL,
+                f"skill {example.skill!r} expects {spec.rule}; given {example.question!r}, and {belongs}",
+            )
+        truth = _answer(op, terms)
+        if not isinstance(example.answer, str):
+            return Verification(
+                Verdict.MALFORMED, f"expects the answer as a string like {truth!r}; given {example.answer!r}"
+            )
+        if example.answer.strip() != truth:
+            return Verification(
+                Verdict.WRONG_ANSWER, f"expects answer {truth!r} to {example.question!r}; given {example.answer!r}"
+            )
+        return Verification(Verdict.CORRECT, f"{example.question!r} = {truth!r}")
 
     def heldout_key(self, question: str) -> str:
-        match = _QUESTION.match(question)
-        if match is None:
-            return " ".join(question.split())
+        """Sorted operands for + and *, so ``38+47=`` and ``47+38=`` share a key; NFKC and whitespace removal
+        first, so ``４７ + ３８ =`` does too. For every question the generators produce the key is the one
+        earlier versions computed (the shipped student's curriculum was filtered with it)."""
+        text = _key_text(question)
+        match = _KEY_QUESTION.fullmatch(text)
+        if match is None or (match.group(4) is not None and match.group(2) != "+"):
+            return text.casefold()
         a, op, b, c = match.groups()
+        terms = [_key_number(t) for t in (a, b, c) if t is not None]
         if op in "+*":  # commutative: 38+47= and 47+38= are the same question
-            terms = sorted(int(t) for t in (a, b, c) if t is not None)
-            return op.join(str(t) for t in terms) + "="
-        return f"{int(a)}{op}{int(b)}="
+            return op.join(sorted(terms, key=_length_then_digits)) + "="
+        return f"{terms[0]}{op}{terms[1]}="

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from skills.errors import InvalidConfig
 from skills.task import Example, Task, skill_names
 
 HELDOUT_SALT = "envgym-heldout-v1"
@@ -51,9 +52,9 @@ class TaskSplits:
         cls, task: Task, *, n_val: int, n_test: int, split_seed: int, heldout_fraction: float = 0.3
     ) -> TaskSplits:
         if n_val < 1 or n_test < 1:
-            raise ValueError(f"Expects n_val >= 1 and n_test >= 1; actual n_val={n_val}, n_test={n_test}.")
+            raise InvalidConfig(f"Expects n_val >= 1 and n_test >= 1; actual n_val={n_val}, n_test={n_test}.")
         if not 0.0 < heldout_fraction < 1.0:
-            raise ValueError(f"Expects 0 < heldout_fraction < 1; actual {heldout_fraction}.")
+            raise InvalidConfig(f"Expects 0 < heldout_fraction < 1; actual {heldout_fraction}.")
         val: dict[str, list[Example]] = {}
         test: dict[str, list[Example]] = {}
         for index, skill in enumerate(skill_names(task)):
@@ -73,7 +74,7 @@ class TaskSplits:
 
     def all_questions(self, split: str) -> list[Example]:
         if split not in ("val", "test"):
-            raise ValueError(f"Expects split 'val' or 'test'; actual {split!r}.")
+            raise InvalidConfig(f"Expects split 'val' or 'test'; actual {split!r}.")
         source = self.val if split == "val" else self.test
         return [ex for skill in skill_names(self.task) for ex in source[skill]]
 
@@ -92,7 +93,7 @@ def _reserved_examples(
                 out.append(ex)
                 if len(out) == n:
                     return out
-    raise ValueError(
+    raise InvalidConfig(
         f"Skill {skill!r} of task {task.name!r} yields fewer than {n} distinct held-out questions "
         f"(found {len(out)}). Ask for smaller n_val/n_test."
     )

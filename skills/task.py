@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+import re
+import unicodedata
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
+from enum import Enum
 from typing import Any, Protocol, runtime_checkable
 
 import networkx as nx
 import numpy as np
+
+from skills.errors import InvalidPlan
 
 
 @dataclass(frozen=True)
@@ -35,7 +40,7 @@ class Example:
     def from_dict(cls, data: dict[str, Any]) -> Example:
         missing = {"question", "answer", "skill"} - set(data)
         if missing:
-            raise ValueError(
+            raise InvalidPlan(
                 f"Expects an example with keys question, answer, skill; actual keys {sorted(data)} "
                 f"(missing {sorted(missing)})."
             )
@@ -45,6 +50,28 @@ class Example:
             skill=str(data["skill"]),
             metadata=dict(data.get("metadata") or {}),
         )
+
+
+class Verdict(str, Enum):
+    """What a task's independent check says about a (question, answer, skill) example."""
+
+    CORRECT = "correct"  # the task re-solved the question and the answer matches
+    WRONG_ANSWER = "wrong_answer"  # re-solved, and the answer differs
+    WRONG_SKILL = "wrong_skill"  # a valid question, but not one of the skill it is filed under
+    MALFORMED = "malformed"  # not a question in the task's format (foreign characters, garbage)
+    UNVERIFIABLE = "unverifiable"  # the task cannot re-solve this question on its own
+
+
+@dataclass(frozen=True)
+class Verification:
+    """A :class:`Verdict` and a short human-readable reason (shown to teachers and written to logs)."""
+
+    verdict: Verdict
+    detail: str = ""
+
+    @property
+    def ok(self) -> bool:
+        return self.verdict is Verdict.CORRECT
 
 
 @runtime_checkable
@@ -62,7 +89,14 @@ class Task(Protocol):
 
     def generate(self, skill: str, n: int, rng: np.random.Generator) -> list[Example]: ...
 
-    def score(self, example: Example, answer: str) -> float: ...
+    def score(self, example: Example, answer: str) -> float:
+        """Score ``answer`` against a *trusted* example (one the task generated: validation, test, pool data)."""
+        ...
+
+    def verify(self, example: Example) -> Verification:
+        """Check an *untrusted* example (a teacher's) independently of its own ``answer`` and ``metadata``: re-solve
+        the question, check it belongs to ``example.skill``, or say that it cannot (``Verdict.UNVERIFIABLE``)."""
+        ...
 
     def heldout_key(self, question: str) -> str:
         """A canonical form of a question: two questions with the same key count as the same question
@@ -70,18 +104,86 @@ class Task(Protocol):
         ...
 
 
+_DASH = "-"
+_MULTIPLY = "*"
+_DIVIDE = "/"
+# Look-alikes of the ASCII operators that NFKC leaves alone (U+2212 minus is category Sm, not a dash).
+_OPERATOR_LOOKALIKES = {
+    "\u2212": _DASH,  # minus sign
+    "\u2796": _DASH,  # heavy minus sign
+    "\u02d7": _DASH,  # modifier letter minus sign
+    "\u00d7": _MULTIPLY,  # multiplication sign
+    "\u2217": _MULTIPLY,  # asterisk operator
+    "\u22c5": _MULTIPLY,  # dot operator
+    "\u00b7": _MULTIPLY,  # middle dot
+    "\u2715": _MULTIPLY,  # multiplication x
+    "\u2716": _MULTIPLY,  # heavy multiplication x
+    "\u2a09": _MULTIPLY,  # n-ary times operator
+    "\u00f7": _DIVIDE,  # division sign
+    "\u2215": _DIVIDE,  # division slash
+    "\u2044": _DIVIDE,  # fraction slash (NFKC writes '½' as '1⁄2')
+}
+
+
+class _KeyCharTable(dict[int, str | None]):
+    """``str.translate`` table for :func:`normalize_question`, filled in lazily one character at a time.
+
+    Maps every dash and minus look-alike to ``-``, multiplication/division look-alikes to ``*``/``/``, keeps
+    letters (L*), numbers (N*), symbols (S*) and the ASCII operators ``-*/``, and deletes everything else:
+    whitespace and separators (Z*), control, format and unassigned characters (C*, zero-width spaces included),
+    combining marks (M*) and punctuation (P*).
+    """
+
+    def __missing__(self, codepoint: int) -> str | None:
+        char = chr(codepoint)
+        category = unicodedata.category(char)
+        if char in _OPERATOR_LOOKALIKES:
+            value: str | None = _OPERATOR_LOOKALIKES[char]
+        elif category == "Pd":
+            value = _DASH
+        elif char in (_MULTIPLY, _DIVIDE) or category[0] in "LNS":
+            value = char
+        else:
+            value = None
+        self[codepoint] = value
+        return value
+
+
+_KEY_CHARS = _KeyCharTable({ord("`"): None})  # a Markdown code span, not a symbol of the question
+_MARKDOWN_BOLD = re.compile(r"\*{2,}")
+_EDGES = re.compile(r"^\W+|\W+$")
+
+
 def normalize_question(question: str) -> str:
-    """Default held-out key: case-folded with whitespace collapsed."""
-    return " ".join(question.split()).casefold()
+    """Default held-out key: a deliberately aggressive canonical form of a question.
+
+    NFKC (full-width and other compatibility forms become ASCII), case-folded, every whitespace, control and
+    format character (zero-width spaces included) and combining mark removed, every dash and minus look-alike
+    turned into ``-`` (and times/division look-alikes into ``*``/``/``), and all other punctuation (``?.,!``,
+    quotes, brackets...) dropped; letters, digits and symbols (``+ = < > * / ^ $``...) are kept, except
+    Markdown decoration (backticks, ``**`` runs) and anything before the first or after the last letter or
+    digit (``**...**``, ``> ...``, a trailing ``=`` or ``?``).
+
+    Why so aggressive: this key decides which questions are held out for validation/test. Two different
+    questions that share a key (``"1,5"`` and ``"15"``) only keep a few more questions away from training,
+    which is harmless; a near-copy of a test question that gets a *different* key (an extra ``?``, a full-width
+    digit, a zero-width space) would leak it into training. So when in doubt, this merges.
+    """
+    text = unicodedata.normalize("NFKC", unicodedata.normalize("NFKC", question).casefold())
+    text = _MARKDOWN_BOLD.sub("", text.translate(_KEY_CHARS))
+    return _EDGES.sub("", text)
 
 
 def skill_names(task: Task) -> list[str]:
     return [skill.name for skill in task.skills]
 
 
-def verify_example(task: Task, example: Example) -> bool:
-    """True when the task's own verifier accepts the example's answer as correct."""
-    return task.score(example, example.answer) >= 1.0
+def verify_example(task: Task, example: Example) -> Verification:
+    """The task's independent verdict on an untrusted example; ``UNVERIFIABLE`` for a task without ``verify``."""
+    verify = getattr(task, "verify", None)
+    if verify is None:
+        return Verification(Verdict.UNVERIFIABLE, f"task {task.name!r} defines no verify(example) method")
+    return verify(example)
 
 
 def taxonomy(task: Task) -> nx.DiGraph:

@@ -1,8 +1,9 @@
 import numpy as np
 import pytest
 
-from skills import ArithmeticTask, Example, make_task, skill_names, taxonomy, verify_example
+from skills import ArithmeticTask, Example, Verdict, make_task, skill_names, taxonomy, verify_example
 from skills.arithmetic import solve
+from skills.errors import Unverifiable
 
 TASK = ArithmeticTask()
 
@@ -19,14 +20,14 @@ def test_generator_is_seed_deterministic(skill):
 @pytest.mark.parametrize("skill", skill_names(TASK))
 def test_gold_answers_verify_and_wrong_ones_are_rejected(skill):
     for ex in TASK.generate(skill, 200, np.random.default_rng(0)):
-        assert verify_example(TASK, ex)
+        assert verify_example(TASK, ex).ok
         assert TASK.score(ex, " " + ex.answer + " ") == 1.0
         wrong = "<" if ex.answer != "<" else ">"
         if ex.answer.lstrip("-").isdigit():
             wrong = str(int(ex.answer) + 1)
         assert TASK.score(ex, wrong) == 0.0
         # A teacher's wrong gold answer fails the verifier: truth comes from the question.
-        assert not verify_example(TASK, Example(ex.question, wrong, skill))
+        assert verify_example(TASK, Example(ex.question, wrong, skill)).verdict is Verdict.WRONG_ANSWER
 
 
 def test_skill_definitions_hold():
@@ -58,8 +59,10 @@ def test_solver_matches_python():
     assert solve("90-37=") == "53"
     assert solve("123*7=") == "861"
     assert [solve("5?7="), solve("7?5="), solve("7?7=")] == ["<", ">", "="]
-    with pytest.raises(ValueError, match="Expects an arithmetic question"):
+    with pytest.raises(Unverifiable, match="Expects ASCII digits"):
         solve("what is 2+2")
+    with pytest.raises(Unverifiable, match="Expects an arithmetic question"):
+        solve("47+38")
     assert TASK.score(Example("what is 2+2", "4", "add_carry"), "4") == 0.0
 
 

@@ -39,7 +39,7 @@ def test_generation_is_deterministic(task: ReasoningGymTask, skill: str) -> None
 @pytest.mark.parametrize("skill", DATASETS)
 def test_gold_scores_one_and_wrong_scores_less(task: ReasoningGymTask, skill: str) -> None:
     for ex in task.generate(skill, 20, np.random.default_rng(2)):
-        assert task.score(ex, ex.answer) == 1.0 and verify_example(task, ex)
+        assert task.score(ex, ex.answer) == 1.0 and verify_example(task, ex).ok
         assert task.score(ex, ex.answer + "1") < 1.0
         assert task.score(ex, "wrong") == 0.0
         assert task.score(ex, "") == 0.0
