@@ -30,3 +30,13 @@ class Student(Protocol):
     def load(self, directory: str | Path) -> None: ...
 
     def num_parameters(self) -> int: ...
+
+    def check_inputs(self, questions: Sequence[str], answers: Sequence[str] | None = None) -> list[str | None]:
+        """For each question (with its answer, for training; without, for evaluation), why this student cannot
+        take it (characters its tokenizer cannot represent, longer than its context), or None when it can.
+
+        The environment calls it on every teacher-written example and, at construction, on the task's held-out
+        questions, so a task that does not fit the student is refused before an episode starts. A student
+        without this method is trusted to handle any text.
+        """
+        ...

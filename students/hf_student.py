@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import math
 import os
 import time
 from collections.abc import Sequence
@@ -14,12 +15,16 @@ from safetensors.torch import load_file, save_file
 from transformers import AutoModelForCausalLM, AutoTokenizer, PreTrainedModel
 from transformers.utils import logging as hf_logging
 
+from skills.errors import DamagedCheckpoint, InvalidConfig, InvalidPlan
 from skills.task import Example
 from students.hf_student_config import HFStudentConfig
 from students.training import PromptCompletion, train_on_pairs
 
 _WEIGHTS = "student_weights.safetensors"
 _OPTIMIZER = "optimizer.pt"
+# A token is rarely longer than this many characters, so longer text is over max_length without tokenizing it
+# (an untrusted teacher's megabyte string is refused in microseconds).
+_MAX_CHARS_PER_TOKEN = 32
 
 
 def detach_gguf_quantizer(model: PreTrainedModel) -> None:
@@ -52,7 +57,9 @@ class HFStudent:
     ) -> None:
         self.model_dir = Path(model_dir)
         if not self.model_dir.is_dir():
-            raise ValueError(f"Expects a Hugging Face model directory; actual {str(self.model_dir)!r} does not exist.")
+            raise InvalidConfig(
+                f"Expects a Hugging Face model directory; actual {str(self.model_dir)!r} does not exist."
+            )
         self.config = config or HFStudentConfig()
         self.gguf_file = gguf_file
         threads = self.config.num_threads or int(os.environ.get("ENVGYM_NUM_THREADS", 0)) or min(2, os.cpu_count() or 1)
@@ -65,6 +72,15 @@ class HFStudent:
         self.model: PreTrainedModel
         self.optimizer: torch.optim.Optimizer
         self.reset()
+        context = getattr(self.model.config, "max_position_embeddings", None)
+        if isinstance(context, int) and self.config.max_length > context:
+            raise InvalidConfig(
+                f"Expects HFStudentConfig.max_length <= the model's context ({context} positions, "
+                f"max_position_embeddings of {str(self.model_dir)!r}); actual {self.config.max_length}. "
+                f"Set max_length={context} or use a model with a longer context."
+            )
+        # Characters the tokenizer maps to its unknown token (a char-level vocab has no full-width digits).
+        self._unk_id = self.tokenizer.unk_token_id
 
     # -- state -----------------------------------------------------------------------------------------
     def reset(self) -> None:
@@ -114,20 +130,39 @@ class HFStudent:
 
     def load(self, directory: str | Path) -> None:
         directory = Path(directory)
-        if not (directory / _WEIGHTS).is_file():
-            raise ValueError(f"Expects a student checkpoint with {_WEIGHTS} in {str(directory)!r}; none found.")
+        weights, optimizer = directory / _WEIGHTS, directory / _OPTIMIZER
+        for path in (weights, optimizer):
+            if not path.is_file():
+                raise DamagedCheckpoint(f"Expects a student checkpoint file {str(path)!r}; it is missing.")
+        try:
+            state = load_file(str(weights))
+        except Exception as err:  # safetensors raises its own SafetensorError for truncated files
+            raise DamagedCheckpoint(f"Student weights {str(weights)!r} are damaged ({err}).") from None
+        try:
+            optimizer_state = torch.load(optimizer, weights_only=True)
+        except Exception as err:  # EOFError, UnpicklingError, RuntimeError: any unreadable file
+            raise DamagedCheckpoint(
+                f"Optimizer state {str(optimizer)!r} is damaged ({type(err).__name__}: {err})."
+            ) from None
         self.reset()
-        state = load_file(str(directory / _WEIGHTS))
-        missing = set(self._trainable_state()) - set(state)
-        if missing:
-            raise ValueError(
-                f"Checkpoint {str(directory)!r} does not match this student: missing {sorted(missing)[:3]}."
+        expected = self._trainable_state()
+        mismatched = sorted(name for name in expected if name not in state or state[name].shape != expected[name].shape)
+        if mismatched or set(state) - set(expected):
+            example = (mismatched or sorted(state))[:3]
+            raise DamagedCheckpoint(
+                f"Student weights {str(weights)!r} do not match this student (e.g. {example}): the checkpoint was "
+                "written by another model or configuration."
             )
         params = dict(self.model.named_parameters())
         with torch.no_grad():
             for name, tensor in state.items():
                 params[name].copy_(tensor)
-        self.optimizer.load_state_dict(torch.load(directory / _OPTIMIZER, weights_only=True))
+        try:
+            self.optimizer.load_state_dict(optimizer_state)
+        except (ValueError, KeyError, TypeError) as err:
+            raise DamagedCheckpoint(
+                f"Optimizer state {str(optimizer)!r} does not match this student ({err})."
+            ) from None
 
     def export(self, directory: str | Path) -> None:
         """Save a standalone Hugging Face model directory (LoRA adapters merged) plus the tokenizer."""
@@ -151,24 +186,90 @@ class HFStudent:
         separator = "" if self.tokenizer.chat_template else " "
         return f"{separator}{answer}{self.tokenizer.eos_token}"
 
+    def check_inputs(self, questions: Sequence[str], answers: Sequence[str] | None = None) -> list[str | None]:
+        """Why each question (+ answer) cannot be given to this student, or None: unknown characters, or more
+        tokens than ``max_length`` (prompt + answer for training, prompt + ``max_new_tokens`` for evaluation)."""
+        limit = self.config.max_length
+        problems: list[str | None] = [None] * len(questions)
+        if answers is not None and len(answers) != len(questions):
+            raise InvalidPlan(f"Expects one answer per question; actual {len(answers)} for {len(questions)}.")
+        todo = []
+        for i, question in enumerate(questions):
+            chars = len(question) + (len(answers[i]) if answers is not None else 0)
+            if chars > limit * _MAX_CHARS_PER_TOKEN:
+                problems[i] = f"{chars:,} characters, far over the student's max_length of {limit} tokens"
+            else:
+                todo.append(i)
+        if not todo:
+            return problems
+        prompts = self.tokenizer([self.format_prompt(questions[i]) for i in todo], add_special_tokens=True)
+        completions = (
+            self.tokenizer([self.format_completion(answers[i]) for i in todo], add_special_tokens=False)["input_ids"]
+            if answers is not None
+            else None
+        )
+        for j, i in enumerate(todo):
+            ids = prompts["input_ids"][j] + (completions[j] if completions is not None else [])
+            if self._unk_id is not None and self._unk_id in ids:
+                text = questions[i] + (answers[i] if answers is not None else "")
+                bad = sorted(
+                    {c for c in text if self._unk_id in self.tokenizer(c, add_special_tokens=False)["input_ids"]}
+                )
+                problems[i] = f"characters the student's tokenizer cannot represent: {''.join(bad)!r}"
+                continue
+            length = len(ids) + (0 if completions is not None else self.config.max_new_tokens)
+            if length > limit:
+                what = (
+                    "prompt+answer"
+                    if completions is not None
+                    else f"prompt+max_new_tokens ({self.config.max_new_tokens})"
+                )
+                problems[i] = f"{what} is {length} tokens, over the student's max_length of {limit}"
+        return problems
+
     # -- learning --------------------------------------------------------------------------------------
     def train(self, examples: Sequence[Example], *, seed: int) -> dict[str, Any]:
-        """One pass of ``config.epochs`` epochs over ``examples``; returns loss and seconds."""
+        """``config.epochs`` epochs over ``examples``; returns the mean loss (None for no data) and seconds.
+
+        At most ``config.train_chunk_size`` examples are tokenized at once: a larger call runs each epoch over
+        seeded-shuffled chunks (one epoch per chunk), so memory stays bounded whatever the budget; a call that
+        fits in one chunk is a single ``epochs``-epoch Trainer run.
+        """
         start = time.perf_counter()
         pairs = [PromptCompletion(self.format_prompt(e.question), self.format_completion(e.answer)) for e in examples]
-        constant = torch.optim.lr_scheduler.LambdaLR(self.optimizer, lambda _: 1.0)
-        loss = train_on_pairs(
-            self.model,
-            self.tokenizer,
-            pairs,
-            optimizer=self.optimizer,
-            scheduler=constant,
-            batch_size=self.config.batch_size,
-            epochs=self.config.epochs,
-            max_length=self.config.max_length,
-            seed=seed,
-        )
-        return {"loss": loss, "examples": len(pairs), "seconds": time.perf_counter() - start}
+        chunk = self.config.train_chunk_size
+        if len(pairs) <= chunk:
+            runs = [(pairs, self.config.epochs, seed)]
+        else:
+            runs = []
+            for epoch in range(self.config.epochs):
+                order = torch.randperm(len(pairs), generator=torch.Generator().manual_seed(seed + epoch))
+                for k in range(0, len(pairs), chunk):
+                    part = [pairs[i] for i in order[k : k + chunk].tolist()]
+                    runs.append((part, 1, (seed + 7919 * (epoch * len(pairs) + k)) % 2**32))
+        losses = []
+        for part, epochs, run_seed in runs:
+            if not part:
+                continue
+            constant = torch.optim.lr_scheduler.LambdaLR(self.optimizer, lambda _: 1.0)
+            loss = train_on_pairs(
+                self.model,
+                self.tokenizer,
+                part,
+                optimizer=self.optimizer,
+                scheduler=constant,
+                batch_size=self.config.batch_size,
+                epochs=epochs,
+                max_length=self.config.max_length,
+                seed=run_seed,
+            )
+            losses.append((loss, len(part)))
+        mean = sum(loss * n for loss, n in losses) / sum(n for _, n in losses) if losses else None
+        return {
+            "loss": mean if mean is not None and math.isfinite(mean) else None,
+            "examples": len(pairs),
+            "seconds": time.perf_counter() - start,
+        }
 
     @torch.no_grad()
     def answer(self, questions: Sequence[str]) -> list[str]:

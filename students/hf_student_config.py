@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any
+
+from skills.errors import InvalidConfig, config_from_dict
 
 
 @dataclass
@@ -26,6 +29,13 @@ class HFStudentConfig:
     lora_target_modules: str | list[str] = field(
         default="all-linear", metadata={"help": "Modules that get LoRA adapters ('all-linear' or names)."}
     )
+    train_chunk_size: int = field(
+        default=8192,
+        metadata={
+            "help": "Most examples tokenized at once: a larger training call runs its epochs chunk by chunk, so "
+            "memory stays bounded whatever the budget."
+        },
+    )
     eval_batch_size: int = field(default=512, metadata={"help": "Questions per batched generate call."})
     max_new_tokens: int = field(default=8, metadata={"help": "Longest answer generated, in tokens."})
     num_threads: int = field(
@@ -41,10 +51,26 @@ class HFStudentConfig:
     )
 
     def __post_init__(self) -> None:
-        for name in ("batch_size", "epochs", "max_length", "eval_batch_size", "max_new_tokens", "lora_r"):
-            if getattr(self, name) < 1:
-                raise ValueError(f"Expects {name} >= 1; actual {getattr(self, name)}.")
-        if self.learning_rate <= 0:
-            raise ValueError(f"Expects learning_rate > 0; actual {self.learning_rate}.")
-        if self.num_threads < 0:
-            raise ValueError(f"Expects num_threads >= 0 (0 = automatic); actual {self.num_threads}.")
+        for name in (
+            "batch_size",
+            "epochs",
+            "max_length",
+            "train_chunk_size",
+            "eval_batch_size",
+            "max_new_tokens",
+            "lora_r",
+        ):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                raise InvalidConfig(f"Expects HFStudentConfig.{name} to be an integer >= 1; actual {value!r}.")
+        if not isinstance(self.learning_rate, (int, float)) or not self.learning_rate > 0:
+            raise InvalidConfig(f"Expects HFStudentConfig.learning_rate > 0; actual {self.learning_rate!r}.")
+        if not isinstance(self.num_threads, int) or self.num_threads < 0:
+            raise InvalidConfig(
+                f"Expects HFStudentConfig.num_threads >= 0 (0 = automatic); actual {self.num_threads!r}."
+            )
+
+    @classmethod
+    def from_dict(cls, values: dict[str, Any]) -> HFStudentConfig:
+        """Like ``HFStudentConfig(**values)``, but an unknown field gets a did-you-mean error."""
+        return config_from_dict(cls, values, "HFStudentConfig field")

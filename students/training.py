@@ -17,6 +17,8 @@ from torch.utils.data import Dataset
 from transformers import PreTrainedModel, PreTrainedTokenizerBase, Trainer, TrainingArguments
 from transformers.trainer_callback import PrinterCallback
 
+from skills.errors import InvalidPlan
+
 IGNORE_INDEX = -100
 
 
@@ -34,7 +36,7 @@ class _TokenizedPairs(Dataset):
         for pair, prompt_ids, answer_ids in zip(pairs, prompts, answers, strict=True):
             # Truncating would cut the answer (the only trained tokens) and turn the loss into NaN.
             if len(prompt_ids) + len(answer_ids) > max_length:
-                raise ValueError(
+                raise InvalidPlan(
                     f"Expects prompt+answer of at most max_length={max_length} tokens; actual "
                     f"{len(prompt_ids) + len(answer_ids)} for {pair.prompt[:60]!r}... "
                     "Raise HFStudentConfig.max_length or shorten the example."

@@ -114,3 +114,29 @@ def test_bad_inputs_are_clear(tmp_path, tiny_dir):
 
     with pytest.raises(ValueError, match="max_length=16"):
         HFStudent(tiny_dir, HFStudentConfig(max_length=16)).train([Example("123+456=", "579" * 5, "x")], seed=0)
+
+
+def test_training_in_bounded_chunks_is_deterministic_and_learns(tiny_dir):
+    config = HFStudentConfig(train_chunk_size=16, batch_size=8)
+    data = TASK.generate("sub_borrow", 40, np.random.default_rng(0))
+    first, second = HFStudent(tiny_dir, config), HFStudent(tiny_dir, config)
+    stats = first.train(data, seed=3)
+    second.train(data, seed=3)
+    for a, b in zip(first.model.parameters(), second.model.parameters(), strict=True):
+        assert torch.equal(a, b)
+    assert stats["examples"] == 40 and np.isfinite(stats["loss"])
+    assert first.train(data, seed=4)["loss"] < stats["loss"]  # 3 chunks x 2 epochs of real optimizer steps
+    assert first.train([], seed=5)["loss"] is None
+
+
+def test_check_inputs_names_unrepresentable_characters_and_overlong_text(default_dir):
+    student = HFStudent(default_dir)
+    problems = student.check_inputs(["12+34=", "１２+34=", "1" * 200 + "+1=", "x" * 10_000], ["46", "46", "1", "1"])
+    assert problems[0] is None
+    assert "cannot represent" in problems[1] and "１" in problems[1] and "２" in problems[1]
+    assert "over the student's max_length of 128" in problems[2]
+    assert "far over" in problems[3]
+    question = "1" * 116 + "+1="  # fits for training, not with 8 generated tokens after it
+    assert student.check_inputs([question], ["1"]) == [None]
+    (evaluation,) = student.check_inputs([question])
+    assert "max_new_tokens" in evaluation
