@@ -8,6 +8,7 @@ from typing import Any
 import numpy as np
 
 from agents.base import allocate
+from skills.errors import InvalidConfig
 
 
 class UniformTeacher:
@@ -41,7 +42,7 @@ class ErrorProportionalTeacher:
 
     def __init__(self, floor: float = 0.05) -> None:
         if not 0.0 <= floor <= 1.0:
-            raise ValueError(f"Expects 0 <= floor <= 1; actual {floor}.")
+            raise InvalidConfig(f"Expects 0 <= floor <= 1; actual {floor}.")
         self.floor = floor
 
     def act(self, observation: Mapping[str, Any], info: Mapping[str, Any]) -> np.ndarray:

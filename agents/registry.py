@@ -11,7 +11,7 @@ from typing import Any
 from agents.base import Teacher
 from agents.baselines import ErrorProportionalTeacher, RandomTeacher, UniformTeacher
 from agents.targeted import TargetedTeacher
-from skills.errors import unknown_name_error
+from skills.errors import InvalidConfig, unknown_name_error
 
 TEACHERS: dict[str, type] = {
     "uniform": UniformTeacher,
@@ -37,7 +37,7 @@ def make_teacher(spec: str, *, seed: int | None = None, **kwargs: Any) -> Teache
         try:
             module = importlib.import_module(module_name)
         except ImportError as err:
-            raise ValueError(
+            raise InvalidConfig(
                 f"Expects 'module:Class' with an importable module; could not import {module_name!r} ({err})."
             ) from None
         if not hasattr(module, attr):
@@ -53,7 +53,7 @@ def make_teacher(spec: str, *, seed: int | None = None, **kwargs: Any) -> Teache
     try:
         teacher = factory(**kwargs)
     except TypeError as err:
-        raise ValueError(f"Could not construct teacher {spec!r} with arguments {sorted(kwargs)}: {err}") from None
+        raise InvalidConfig(f"Could not construct teacher {spec!r} with arguments {sorted(kwargs)}: {err}") from None
     if not callable(getattr(teacher, "act", None)):
-        raise ValueError(f"Expects a teacher with an act(observation, info) method; {spec!r} has none.")
+        raise InvalidConfig(f"Expects a teacher with an act(observation, info) method; {spec!r} has none.")
     return teacher

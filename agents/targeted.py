@@ -8,6 +8,7 @@ from typing import Any
 import numpy as np
 
 from agents.base import allocate
+from skills.errors import InvalidConfig
 
 
 class TargetedTeacher:
@@ -30,9 +31,9 @@ class TargetedTeacher:
 
     def __init__(self, replay: float = 0.4, epsilon: float = 0.05) -> None:
         if not 0.0 <= replay <= 1.0:
-            raise ValueError(f"Expects 0 <= replay <= 1; actual {replay}.")
+            raise InvalidConfig(f"Expects 0 <= replay <= 1; actual {replay}.")
         if epsilon < 0:
-            raise ValueError(f"Expects epsilon >= 0; actual {epsilon}.")
+            raise InvalidConfig(f"Expects epsilon >= 0; actual {epsilon}.")
         self.replay = replay
         self.epsilon = epsilon
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
-import json
 import sys
+import traceback
 from pathlib import Path
 from typing import Any
 
@@ -26,17 +26,50 @@ def _make_env(env_id: str, kwargs: dict[str, Any]) -> Any:
     return gym.make(env_id, **kwargs)
 
 
+# Flags of `envgym run` that define an episode, and where a saved run keeps each one (config.json).
+_EPISODE_FLAGS = {"env": "env_id", "teacher": "teacher", "seed": "seed"}
+_ENV_KWARG_FLAGS = ("task", "steps", "budget", "mode")
+_RUN_DEFAULTS = {"env": "envgym/SkillList-v0", "teacher": "targeted", "seed": 0}
+
+
+def _resume_conflicts(args: argparse.Namespace, config: dict[str, Any]) -> list[str]:
+    """Each flag given with --resume whose value differs from the saved run's, described for the user."""
+    conflicts = []
+    for flag, key in _EPISODE_FLAGS.items():
+        given = getattr(args, flag)
+        if given is not None and given != config.get(key):
+            conflicts.append(f"--{flag} {given} (the run has {config.get(key)!r})")
+    saved = config.get("env_kwargs", {})
+    for flag in _ENV_KWARG_FLAGS:
+        given = getattr(args, flag)
+        if given is not None and given != saved.get(flag):
+            have = repr(saved[flag]) if flag in saved else "the environment's default"
+            conflicts.append(f"--{flag} {given} (the run has {have})")
+    if args.out is not None and Path(args.out).resolve() != Path(args.resume).resolve():
+        conflicts.append(f"--out {args.out} (resuming writes to {args.resume})")
+    return conflicts
+
+
 def _cmd_run(args: argparse.Namespace) -> int:
     from agents.registry import make_teacher
+    from envgym.error import InvalidConfig
+    from envgym.files import acquire_run_lock, read_json
     from envgym.report import print_report
-    from envgym.runner import run_episode
+    from envgym.runner import check_run_dir, refuse_existing_run, remove_unfinished_run, run_episode
 
-    if args.resume:
-        out = Path(args.resume)
-        config_path = out / "config.json"
-        if not config_path.is_file():
-            raise ValueError(f"Expects a run directory with config.json to resume; {str(out)!r} has none.")
-        config = json.loads(config_path.read_text())
+    resume = args.resume is not None
+    if resume:
+        out = check_run_dir(args.resume, resume=True)
+        config = read_json(out / "config.json", "Run configuration")
+        if not isinstance(config, dict) or not {"env_id", "env_kwargs", "teacher", "seed"} <= set(config):
+            raise InvalidConfig(f"Expects {str(out / 'config.json')!r} to hold env_id, env_kwargs, teacher and seed.")
+        conflicts = _resume_conflicts(args, config)
+        if conflicts:
+            raise InvalidConfig(
+                "A resumed run keeps its saved configuration; these flags conflict with it: "
+                + "; ".join(conflicts)
+                + f". Drop them to resume {out}, or start a new run with another --out."
+            )
         env_id, env_kwargs, teacher_spec, seed = (
             config["env_id"],
             config["env_kwargs"],
@@ -45,24 +78,32 @@ def _cmd_run(args: argparse.Namespace) -> int:
         )
         console.print(f"Resuming {out} ({env_id}, teacher {teacher_spec}, seed {seed})")
     else:
-        env_id, teacher_spec, seed = args.env, args.teacher, args.seed
-        env_kwargs = {
-            key: value
-            for key, value in {
-                "steps": args.steps,
-                "budget": args.budget,
-                "task": args.task,
-                "mode": args.mode,
-            }.items()
-            if value is not None
-        }
+        env_id, teacher_spec, seed = (
+            args.env or _RUN_DEFAULTS["env"],
+            args.teacher or _RUN_DEFAULTS["teacher"],
+            _RUN_DEFAULTS["seed"] if args.seed is None else args.seed,
+        )
+        env_kwargs = {flag: getattr(args, flag) for flag in _ENV_KWARG_FLAGS if getattr(args, flag) is not None}
         stamp = dt.datetime.now().strftime("%Y%m%d-%H%M%S")
         safe_teacher = teacher_spec.replace(":", "-").replace("/", "-")
         out = Path(args.out) if args.out else Path("runs") / f"{stamp}-{safe_teacher}-seed{seed}"
-    teacher = make_teacher(teacher_spec, seed=seed)
-    with console.status("Loading the environment and student..."):
-        env = _make_env(env_id, env_kwargs)
-    report = run_episode(env, teacher, out, seed=seed, teacher_name=teacher_spec, resume=bool(args.resume))
+        existed = out.exists()
+        out = check_run_dir(out, resume=False)
+    # Held from before loading anything until the run ends: a second process is refused at once.
+    lock = acquire_run_lock(out)
+    try:
+        if not resume:
+            refuse_existing_run(out)
+        teacher = make_teacher(teacher_spec, seed=seed)
+        with console.status("Loading the environment and student..."):
+            env = _make_env(env_id, env_kwargs)
+        report = run_episode(env, teacher, out, seed=seed, teacher_name=teacher_spec, resume=resume)
+    except BaseException:
+        if not resume and not existed:
+            remove_unfinished_run(out)
+        raise
+    finally:
+        lock.release()
     print_report(report, console)
     console.print(f"Results in {out}/ (report.json, summary.md, accuracy.png, steps.jsonl)")
     return 0
@@ -97,6 +138,7 @@ def _cmd_build_student(args: argparse.Namespace) -> int:
     import hashlib
     import tempfile
 
+    from envgym.error import InvalidConfig
     from students.default_student import (
         SHIPPED_DIR,
         DefaultStudentConfig,
@@ -108,7 +150,7 @@ def _cmd_build_student(args: argparse.Namespace) -> int:
     if args.check:
         shipped = shipped_build()
         if shipped is None:
-            raise ValueError(f"Expects shipped weights in {SHIPPED_DIR}; none found. Build them with --ship.")
+            raise InvalidConfig(f"Expects shipped weights in {SHIPPED_DIR}; none found. Build them with --ship.")
         with tempfile.TemporaryDirectory() as tmp:
             build_default_student(DefaultStudentConfig(**_config_fields(shipped["config"])), tmp)
             rebuilt = hashlib.sha256((Path(tmp) / "model.safetensors").read_bytes()).hexdigest()
@@ -127,18 +169,28 @@ def _config_fields(saved: dict[str, Any]) -> dict[str, Any]:
     return {key: tuple(value) if isinstance(value, list) else value for key, value in saved.items()}
 
 
+def _seed(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expects a whole number >= 0; actual {text!r}") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"expects a whole number >= 0; actual {value}")
+    return value
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="envgym", description="Teach student language models through data.")
     sub = parser.add_subparsers(dest="command", required=True)
 
     run = sub.add_parser("run", help="Run a teaching episode (default: targeted teacher on SkillList-v0).")
-    run.add_argument("--env", default="envgym/SkillList-v0", help="Environment id.")
-    run.add_argument("--teacher", default="targeted", help="Built-in teacher name or module:Class.")
+    run.add_argument("--env", default=None, help="Environment id (default: envgym/SkillList-v0).")
+    run.add_argument("--teacher", default=None, help="Built-in teacher name or module:Class (default: targeted).")
     run.add_argument("--task", default=None, help="Task name, e.g. arithmetic or rg:chain_sum,gcd.")
     run.add_argument("--steps", type=int, default=None, help="Teaching steps.")
     run.add_argument("--budget", type=int, default=None, help="Training examples per step.")
     run.add_argument("--mode", choices=["continual", "retrain"], default=None, help="Training mode.")
-    run.add_argument("--seed", type=int, default=0, help="Episode seed.")
+    run.add_argument("--seed", type=_seed, default=None, help="Episode seed, a whole number >= 0 (default: 0).")
     run.add_argument("--out", default=None, help="Output directory (default: a fresh one under runs/).")
     run.add_argument("--resume", default=None, metavar="DIR", help="Continue an interrupted run.")
     run.set_defaults(func=_cmd_run)
@@ -151,7 +203,7 @@ def build_parser() -> argparse.ArgumentParser:
     rep.set_defaults(func=_cmd_report)
 
     build = sub.add_parser("build-student", help="Build the default student from scratch.")
-    build.add_argument("--seed", type=int, default=0)
+    build.add_argument("--seed", type=_seed, default=0, help="Seed of the student's build.")
     build.add_argument("--out", default=None, help="Where to write it.")
     build.add_argument("--ship", action="store_true", help="Write into the package's shipped weights.")
     build.add_argument("--check", action="store_true", help="Rebuild and compare with the shipped weights.")
@@ -160,15 +212,34 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    """Run the CLI. envgym's own errors print as one line (exit 2); the teacher's errors also show the teacher's
+    traceback; anything else is a bug in envgym and prints its traceback with a request to report it (exit 1)."""
+    from envgym.error import Error, TeacherError
+
     args = build_parser().parse_args(argv)
     try:
         return args.func(args)
-    except (ValueError, RuntimeError) as err:
+    except TeacherError as err:
+        cause = err.__cause__
+        if cause is not None:
+            console.print("[bold]The teacher's traceback:[/bold]")
+            console.print("".join(traceback.format_exception(cause)).rstrip(), markup=False, highlight=False)
+        console.print(f"[red]error:[/red] {err}", highlight=False, soft_wrap=True)
+        return 2
+    except Error as err:
         console.print(f"[red]error:[/red] {err}", highlight=False, soft_wrap=True)
         return 2
     except KeyboardInterrupt:
         console.print("Interrupted. Resume with `envgym run --resume DIR`.")
         return 130
+    except Exception:
+        console.print(traceback.format_exc().rstrip(), markup=False, highlight=False)
+        console.print(
+            "[red]envgym hit an internal error.[/red] This is a bug in envgym, not in your input: please report it "
+            "with the command you ran and the traceback above.",
+            soft_wrap=True,
+        )
+        return 1
 
 
 if __name__ == "__main__":

@@ -1,20 +1,26 @@
-"""Plans: what a teacher hands the environment each step.
+"""Plans: what a teacher hands the environment each step, and the one place where every plan is validated.
 
-The environment dispatches on a plan's ``kind``. Two kinds ship: ``counts`` (how many examples of each skill
-the procedural data engine should generate) and ``examples`` (explicit question/answer pairs, verified before
-use). New kinds (pool re-weighting, preference pairs) register a handler with
-:meth:`envgym.SkillListEnv.register_plan_kind` without touching the core.
+Two kinds ship: ``counts`` (how many examples of each skill the procedural data engine should generate) and
+``examples`` (explicit question/answer pairs, verified before use). New kinds (pool re-weighting, preference
+pairs) register a handler with :meth:`envgym.SkillListEnv.register_plan_kind` without touching the core.
+
+A teacher is untrusted: :func:`validate_plan` turns whatever it returned into a clean plan object (whole,
+non-negative counts for known skills; examples with string fields and known skills; a whole, non-negative
+``size`` for other kinds) or raises :class:`~envgym.error.InvalidPlan` saying what was expected and what was
+given. Nothing a teacher builds by hand (``CountPlan({"x": -5})``) gets past it.
 """
 
 from __future__ import annotations
 
+import math
+import numbers
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
 import numpy as np
 
-from skills.errors import did_you_mean
+from skills.errors import BudgetExceeded, InvalidPlan, did_you_mean
 from skills.task import Example
 
 
@@ -35,7 +41,8 @@ class CountPlan:
 
 @dataclass(frozen=True)
 class ExamplesPlan:
-    """Train on these explicit examples; each is checked by the task's verifier and the held-out filter."""
+    """Train on these explicit examples (``Example`` objects or ``{"question", "answer", "skill"}`` dicts);
+    each is checked by the task's verifier and the held-out filter before use."""
 
     examples: list[Example] = field(default_factory=list)
     kind: ClassVar[str] = "examples"
@@ -48,43 +55,146 @@ class ExamplesPlan:
         return {"kind": self.kind, "examples": [ex.to_dict() for ex in self.examples]}
 
 
-def _check_count(skill: str, value: Any) -> int:
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
-        if isinstance(value, (float, np.floating)) and float(value).is_integer():
-            value = int(value)
-        else:
-            raise ValueError(
-                f"Expects a whole number of examples for skill {skill!r}; actual {value!r} ({type(value).__name__})."
-            )
-    if value < 0:
-        raise ValueError(f"Expects a non-negative count for skill {skill!r}; actual {int(value)}.")
-    return int(value)
+def _describe(value: Any) -> str:
+    text = repr(value)
+    return f"{text[:60]}... ({type(value).__name__})" if len(text) > 60 else f"{text} ({type(value).__name__})"
 
 
-def coerce_plan(action: Any, skills: Sequence[str]) -> Any:
-    """Turn an action into a plan object: an array of per-skill counts (in ``skills`` order), a
-    ``{skill: count}`` mapping, or a plan object with a ``kind`` (returned as is)."""
-    if hasattr(action, "kind") and not isinstance(action, (Mapping, np.ndarray)):
-        return action
-    if isinstance(action, Mapping):
-        unknown = [name for name in action if name not in skills]
-        if unknown:
-            raise ValueError(
-                f"Plan names unknown skill {unknown[0]!r}.{did_you_mean(str(unknown[0]), skills)} "
+def whole_count(value: Any, what: str) -> int:
+    """``value`` as a non-negative int; integer-valued floats (``3.0``, ``np.float32(3)``) are accepted."""
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Real):
+        raise InvalidPlan(f"Expects a whole number of examples for {what}; actual {_describe(value)}.")
+    if isinstance(value, numbers.Integral):
+        count = int(value)
+    else:
+        real = float(value)
+        if not math.isfinite(real) or not real.is_integer():
+            raise InvalidPlan(f"Expects a whole number of examples for {what}; actual {_describe(value)}.")
+        count = int(real)
+    if count < 0:
+        raise InvalidPlan(f"Expects a non-negative count for {what}; actual {count}.")
+    return count
+
+
+def _counts_from_mapping(mapping: Mapping[Any, Any], skills: Sequence[str]) -> CountPlan:
+    for name in mapping:
+        if name not in skills:
+            raise InvalidPlan(
+                f"Plan names unknown skill {name!r}.{did_you_mean(str(name), skills)} "
                 f"Expects skills from: {', '.join(skills)}."
             )
-        return CountPlan({skill: _check_count(skill, action.get(skill, 0)) for skill in skills})
-    if isinstance(action, (np.ndarray, list, tuple)):
+    return CountPlan({skill: whole_count(mapping.get(skill, 0), f"skill {skill!r}") for skill in skills})
+
+
+def _counts_from_array(action: Any, skills: Sequence[str]) -> CountPlan:
+    try:
         array = np.asarray(action)
-        if array.shape != (len(skills),):
-            raise ValueError(
-                f"Expects an action of shape ({len(skills)},), one count per skill "
-                f"({', '.join(skills)}); actual shape {array.shape}."
+    except (ValueError, TypeError) as err:  # ragged nested lists
+        raise InvalidPlan(
+            f"Expects {len(skills)} per-skill counts; actual an array numpy cannot read ({err})."
+        ) from None
+    if array.shape != (len(skills),):
+        raise InvalidPlan(
+            f"Expects an action of shape ({len(skills)},), one count per skill "
+            f"({', '.join(skills)}); actual shape {array.shape}."
+        )
+    if not (np.issubdtype(array.dtype, np.number) or array.dtype == object) or np.issubdtype(
+        array.dtype, np.complexfloating
+    ):
+        raise InvalidPlan(f"Expects numeric per-skill counts; actual dtype {array.dtype}.")
+    values = array.tolist()
+    return CountPlan(
+        {skill: whole_count(value, f"skill {skill!r}") for skill, value in zip(skills, values, strict=True)}
+    )
+
+
+def _example(item: Any, index: int, skills: Sequence[str]) -> Example:
+    if isinstance(item, Mapping):
+        missing = [key for key in ("question", "answer", "skill") if key not in item]
+        if missing:
+            raise InvalidPlan(
+                f"Expects example {index} to have keys question, answer, skill; actual keys "
+                f"{sorted(map(str, item))} (missing {missing})."
             )
-        if not np.issubdtype(array.dtype, np.number):
-            raise ValueError(f"Expects numeric per-skill counts; actual dtype {array.dtype}.")
-        return CountPlan({skill: _check_count(skill, value.item()) for skill, value in zip(skills, array, strict=True)})
-    raise ValueError(
-        "Expects a plan: an array of per-skill counts, a {skill: count} dict, a CountPlan or an ExamplesPlan; "
-        f"actual {type(action).__name__}."
+        metadata = item.get("metadata") or {}
+        fields = (item["question"], item["answer"], item["skill"])
+    elif isinstance(item, Example):
+        metadata, fields = item.metadata, (item.question, item.answer, item.skill)
+    else:
+        raise InvalidPlan(
+            f"Expects example {index} to be a skills.Example or a dict with question, answer, skill; "
+            f"actual {_describe(item)}."
+        )
+    for name, value in zip(("question", "answer", "skill"), fields, strict=True):
+        if not isinstance(value, str):
+            raise InvalidPlan(f"Expects example {index}'s {name} to be a string; actual {_describe(value)}.")
+    if not isinstance(metadata, Mapping):
+        raise InvalidPlan(f"Expects example {index}'s metadata to be a dict; actual {_describe(metadata)}.")
+    question, answer, skill = fields
+    if skill not in skills:
+        raise InvalidPlan(
+            f"Example {index} names unknown skill {skill!r}.{did_you_mean(skill, skills)} "
+            f"Expects skills from: {', '.join(skills)}."
+        )
+    return Example(question, answer, skill, dict(metadata))
+
+
+def validate_examples(items: Any, skills: Sequence[str]) -> list[Example]:
+    """Untrusted examples as clean :class:`Example` objects with known skills, or :class:`InvalidPlan` by index."""
+    if isinstance(items, (str, bytes, Mapping)) or not isinstance(items, Sequence):
+        raise InvalidPlan(f"Expects a list of examples; actual {_describe(items)}.")
+    return [_example(item, index, skills) for index, item in enumerate(items)]
+
+
+def plan_size(plan: Any) -> int:
+    """The number of examples a plan of any kind charges to the budget."""
+    return whole_count(getattr(plan, "size", None), f"the size of a {getattr(plan, 'kind', '?')!r} plan")
+
+
+def validate_plan(action: Any, skills: Sequence[str], kinds: Sequence[str], *, allowed: int, why: str = "") -> Any:
+    """Turn a teacher's action into a validated plan object of at most ``allowed`` examples.
+
+    Accepts an array of per-skill counts (in ``skills`` order), a ``{skill: count}`` mapping, a
+    :class:`CountPlan`, an :class:`ExamplesPlan`, or a plan object of a registered ``kind`` (its ``size``
+    must be a whole number; its handler's output is verified by the environment). Raises
+    :class:`InvalidPlan`, or :class:`BudgetExceeded` (with ``why`` explaining the limit) for a plan that is too big.
+    """
+    plan = _structure(action, skills, kinds)
+    size = plan_size(plan)
+    if size > allowed:
+        raise BudgetExceeded(
+            f"Expects a plan of at most {allowed} examples this step{why}; actual {size}. Scale the plan down."
+        )
+    if isinstance(plan, ExamplesPlan):  # contents only after the size check: a huge plan is refused cheaply
+        plan = ExamplesPlan(validate_examples(plan.examples, skills))
+    return plan
+
+
+def _structure(action: Any, skills: Sequence[str], kinds: Sequence[str]) -> Any:
+    if isinstance(action, CountPlan):
+        if not isinstance(action.counts, Mapping):
+            raise InvalidPlan(
+                f"Expects CountPlan.counts to be a {{skill: count}} dict; actual {_describe(action.counts)}."
+            )
+        return _counts_from_mapping(action.counts, skills)
+    if isinstance(action, ExamplesPlan):
+        items = action.examples
+        if isinstance(items, (str, bytes, Mapping)) or not isinstance(items, Sequence):
+            raise InvalidPlan(f"Expects ExamplesPlan.examples to be a list of examples; actual {_describe(items)}.")
+        return action
+    if isinstance(action, Mapping):
+        return _counts_from_mapping(action, skills)
+    if isinstance(action, (np.ndarray, list, tuple)):
+        return _counts_from_array(action, skills)
+    kind = getattr(action, "kind", None)
+    if isinstance(kind, str):
+        if kind not in kinds:
+            raise InvalidPlan(
+                f"Expects a plan kind among {sorted(kinds)}; actual {kind!r}.{did_you_mean(kind, kinds)}"
+                " Register new kinds with env.unwrapped.register_plan_kind(kind, handler)."
+            )
+        return action
+    raise InvalidPlan(
+        "Expects a plan: an array of per-skill counts, a {skill: count} dict, a CountPlan, an ExamplesPlan or a "
+        f"registered plan kind; actual {_describe(action)}."
     )

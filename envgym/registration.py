@@ -10,4 +10,6 @@ ENV_IDS = {"envgym/SkillList-v0": "envgym.skill_list_env:SkillListEnv"}
 def register_envs() -> None:
     for env_id, entry_point in ENV_IDS.items():
         if env_id not in gym.registry:
-            gym.register(id=env_id, entry_point=entry_point)
+            # The env enforces reset-before-step itself (envgym.error.ResetNeeded, a RuntimeError), so gymnasium's
+            # OrderEnforcing wrapper, which raises its own error type first, is left out.
+            gym.register(id=env_id, entry_point=entry_point, order_enforce=False)

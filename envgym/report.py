@@ -10,22 +10,40 @@ from typing import Any
 from rich.console import Console
 from rich.table import Table
 
+from envgym.files import read_json
+from skills.errors import DamagedCheckpoint, InvalidRunDirectory
+
 
 def read_steps(out_dir: str | Path) -> list[dict[str, Any]]:
     path = Path(out_dir) / "steps.jsonl"
     if not path.is_file():
         return []
-    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+    rows = []
+    for number, line in enumerate(path.read_text().splitlines(), start=1):
+        if line.strip():
+            try:
+                rows.append(json.loads(line))
+            except ValueError as err:
+                raise DamagedCheckpoint(f"Run log {str(path)!r} line {number} is damaged ({err}).") from None
+    return rows
 
 
 def load_report(out_dir: str | Path) -> dict[str, Any]:
     path = Path(out_dir) / "report.json"
-    if not path.is_file():
-        raise ValueError(
+    if not path.exists():
+        raise InvalidRunDirectory(
             f"Expects a finished run directory with report.json; {str(path)!r} does not exist. "
             f"Resume an unfinished run with: envgym run --resume {out_dir}"
         )
-    return json.loads(path.read_text())
+    report = read_json(
+        path, "Run report", f" Rebuild it from the run's final checkpoint with: envgym run --resume {out_dir}"
+    )
+    if not isinstance(report, dict) or not {"env_id", "teacher", "seed", "test_accuracy"} <= set(report):
+        raise DamagedCheckpoint(
+            f"Run report {str(path)!r} is damaged (not an envgym report). "
+            f"Rebuild it from the run's final checkpoint with: envgym run --resume {out_dir}"
+        )
+    return report
 
 
 def plot_accuracy(out_dir: str | Path, report: dict[str, Any]) -> Path:

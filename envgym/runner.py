@@ -15,10 +15,22 @@ import numpy as np
 from tqdm.auto import tqdm
 
 from agents.base import Teacher
-from envgym.report import plot_accuracy, read_steps, write_summary
+from envgym.files import (
+    LOCK_FILE,
+    MANIFEST,
+    acquire_run_lock,
+    dumps,
+    read_json,
+    verify_manifest,
+    write_manifest,
+    write_text_atomic,
+)
+from envgym.report import plot_accuracy, write_summary
+from skills.errors import DamagedCheckpoint, InvalidConfig, InvalidPlan, InvalidRunDirectory, TeacherError
 
 CHECKPOINT = "checkpoint"
 _VERSIONED = ("envgym", "torch", "transformers", "peft", "trl", "gymnasium", "numpy", "ray", "openai")
+_RUN_FILES = ("config.json", "steps.jsonl", "data", "report.json", "summary.md", "accuracy.png")
 
 
 def _versions() -> dict[str, str]:
@@ -29,20 +41,6 @@ def _versions() -> dict[str, str]:
         except metadata.PackageNotFoundError:
             versions[name] = "not installed"
     return versions
-
-
-def _jsonable(value: Any) -> Any:
-    if isinstance(value, dict):
-        return {str(k): _jsonable(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_jsonable(v) for v in value]
-    if isinstance(value, np.ndarray):
-        return value.tolist()
-    if isinstance(value, np.generic):
-        return value.item()
-    if isinstance(value, (str, int, float, bool)) or value is None:
-        return value
-    return repr(value)
 
 
 def _restore_observation(space: gym.spaces.Dict, saved: dict[str, Any]) -> dict[str, Any]:
@@ -56,6 +54,58 @@ def _mean(values: dict[str, float]) -> float:
     return float(np.mean(list(values.values())))
 
 
+def check_run_dir(out: str | Path, *, resume: bool) -> Path:
+    """Refuse an unusable output directory before anything expensive is loaded.
+
+    A new run needs a directory that can be created and written; a resumed one needs a run (``config.json``).
+    Whether a new run's directory already holds a run is checked under the lock (:func:`refuse_existing_run`), so
+    a directory another process is writing is reported as locked. Raises :class:`InvalidRunDirectory`."""
+    out = Path(out)
+    if out.exists() and not out.is_dir():
+        raise InvalidRunDirectory(f"Expects --out to be a directory; {str(out)!r} is a file. Choose another path.")
+    if resume:
+        if not (out / "config.json").is_file():
+            raise InvalidRunDirectory(
+                f"Expects a run directory with config.json to resume; {str(out)!r} has none. "
+                "Start a new run with: envgym run --out DIR"
+            )
+        return out
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+        probe = out / ".envgym-write-probe"
+        probe.write_text("")
+        probe.unlink()
+    except OSError as err:
+        raise InvalidRunDirectory(
+            f"Expects a writable output directory; cannot write to {str(out)!r} ({err.strerror or err}). "
+            "Choose another --out."
+        ) from None
+    return out
+
+
+def refuse_existing_run(out: Path) -> None:
+    """Raise :class:`InvalidRunDirectory` if ``out`` already holds a run (call it holding the run's lock)."""
+    if (out / "steps.jsonl").exists() or (out / CHECKPOINT).exists() or (out / "config.json").exists():
+        raise InvalidRunDirectory(
+            f"Expects a new or empty output directory; {str(out)!r} already holds a run. "
+            f"Resume it with `envgym run --resume {out}` or choose another --out."
+        )
+
+
+def remove_unfinished_run(out: Path) -> None:
+    """Remove what a new run wrote before its first checkpoint (the directory too, when nothing else is in it)."""
+    if (out / CHECKPOINT).exists() or (out / f"{CHECKPOINT}.old").exists():
+        return
+    for name in (*_RUN_FILES, f"{CHECKPOINT}.tmp", ".matplotlib"):
+        path = out / name
+        if path.is_dir():
+            shutil.rmtree(path, ignore_errors=True)
+        elif path.exists():
+            path.unlink()
+    if out.is_dir() and not any(p.name != LOCK_FILE for p in out.iterdir()):
+        shutil.rmtree(out, ignore_errors=True)
+
+
 def _save_checkpoint(out: Path, env: Any, teacher: Teacher, runner_state: dict[str, Any]) -> None:
     """Atomic: a kill at any moment leaves either the previous or the new checkpoint complete."""
     tmp, final, old = out / f"{CHECKPOINT}.tmp", out / CHECKPOINT, out / f"{CHECKPOINT}.old"
@@ -63,7 +113,8 @@ def _save_checkpoint(out: Path, env: Any, teacher: Teacher, runner_state: dict[s
     env.save_checkpoint(tmp / "env")
     if hasattr(teacher, "state_dict"):
         runner_state = {**runner_state, "teacher_state": teacher.state_dict()}
-    (tmp / "runner.json").write_text(json.dumps(_jsonable(runner_state)))
+    (tmp / "runner.json").write_text(dumps(runner_state))
+    write_manifest(tmp)
     if final.exists():
         final.rename(old)
     tmp.rename(final)
@@ -71,13 +122,40 @@ def _save_checkpoint(out: Path, env: Any, teacher: Teacher, runner_state: dict[s
 
 
 def _latest_checkpoint(out: Path) -> Path:
+    """The newest complete checkpoint: ``checkpoint/``, or ``checkpoint.old/`` if a kill hit between renames."""
     for name in (CHECKPOINT, f"{CHECKPOINT}.old"):
-        if (out / name / "runner.json").is_file():
+        if (out / name / MANIFEST).is_file():
             return out / name
-    raise ValueError(
+    raise InvalidRunDirectory(
         f"Expects a run directory with a checkpoint to resume; found none in {str(out)!r}. "
         "Start a new run with: envgym run --out DIR"
     )
+
+
+def _damage_hint(out: Path) -> str:
+    return (
+        " The checkpoint is damaged and was left as it is. Restore that file from a backup or an earlier copy of "
+        f"{str(out / CHECKPOINT)!r} if you keep one, or start the run again with a new --out."
+    )
+
+
+def _read_logged_steps(out: Path, completed: int) -> list[dict[str, Any]]:
+    """``steps.jsonl`` rows of the ``completed`` checkpointed steps. A line after them (even a half-written one)
+    belongs to a step whose checkpoint never completed and is dropped; a gap before them is damage."""
+    path = out / "steps.jsonl"
+    lines = path.read_text().splitlines() if path.is_file() else []
+    rows = []
+    for number, line in enumerate(lines[:completed], start=1):
+        try:
+            rows.append(json.loads(line))
+        except ValueError as err:
+            raise DamagedCheckpoint(f"Run log {str(path)!r} line {number} is damaged ({err}).") from None
+    if [row.get("step") for row in rows] != list(range(1, completed + 1)):
+        raise DamagedCheckpoint(
+            f"Run log {str(path)!r} does not hold steps 1..{completed} of the checkpoint "
+            f"(found steps {[row.get('step') for row in rows]}).{_damage_hint(out)}"
+        )
+    return rows
 
 
 def run_episode(
@@ -105,13 +183,29 @@ def run_episode(
         >>> sorted(report["test_accuracy"])
         ['after', 'before', 'per_skill']
     """
+    if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
+        raise InvalidConfig(f"Expects a seed that is a whole number >= 0; actual {seed!r}.")
+    out = check_run_dir(out_dir, resume=resume)
+    lock = acquire_run_lock(out)
+    try:
+        return _run_locked(env, teacher, out, seed, teacher_name or type(teacher).__name__, resume, progress)
+    except BaseException:
+        if not resume:
+            remove_unfinished_run(out)
+        raise
+    finally:
+        lock.release()
+
+
+def _run_locked(
+    env: gym.Env, teacher: Teacher, out: Path, seed: int, teacher_name: str, resume: bool, progress: bool
+) -> dict[str, Any]:
     base = env.unwrapped
-    out = Path(out_dir)
-    teacher_name = teacher_name or type(teacher).__name__
     steps_path = out / "steps.jsonl"
     if resume:
         checkpoint = _latest_checkpoint(out)
-        state = json.loads((checkpoint / "runner.json").read_text())
+        verify_manifest(checkpoint, _damage_hint(out))
+        state = read_json(checkpoint / "runner.json", "Checkpoint file", _damage_hint(out))
         # Wrappers from gym.make refuse step() before reset(); the checkpoint then overwrites the reset state.
         env.reset(seed=state["config"]["seed"])
         base.load_checkpoint(checkpoint / "env")
@@ -119,24 +213,19 @@ def run_episode(
             teacher.load_state_dict(state["teacher_state"])
         observation = _restore_observation(base.observation_space, state["observation"])
         info = state["info"]
-        # Drop log lines of a step whose checkpoint never completed.
-        rows = [row for row in read_steps(out) if row["step"] <= base.step_index]
-        steps_path.write_text("".join(json.dumps(row) + "\n" for row in rows))
+        rows = _read_logged_steps(out, base.step_index)
+        write_text_atomic(steps_path, "".join(dumps(row) + "\n" for row in rows))
     else:
-        if steps_path.exists() or (out / CHECKPOINT).exists():
-            raise ValueError(
-                f"Expects a new or empty output directory; {str(out)!r} already holds a run. "
-                f"Resume it with `envgym run --resume {out}` or choose another --out."
-            )
+        refuse_existing_run(out)
         (out / "data").mkdir(parents=True, exist_ok=True)
         spec = env.spec
         config = {
             "env_id": spec.id if spec else type(base).__name__,
-            "env_kwargs": _jsonable(dict(spec.kwargs) if spec else {}),
+            "env_kwargs": dict(spec.kwargs) if spec else {},
             "teacher": teacher_name,
             "seed": seed,
         }
-        (out / "config.json").write_text(json.dumps(config, indent=2) + "\n")
+        write_text_atomic(out / "config.json", dumps(config, indent=2) + "\n")
         start = time.perf_counter()
         observation, info = env.reset(seed=seed)
         test_before, _ = base.evaluate("test")
@@ -158,12 +247,26 @@ def run_episode(
     )
     while not base.episode_over:
         start = time.perf_counter()
-        plan = teacher.act(observation, info)
-        observation, reward, _, _, info = env.step(plan)
+        done = base.step_index
+        resume_hint = (
+            f"The run stopped after step {done}; its checkpoint is complete: fix the teacher, then continue with "
+            f"`envgym run --resume {out}`."
+        )
+        try:
+            plan = teacher.act(observation, info)
+        except Exception as err:  # the teacher's own code (or LLM client) failed, not the library
+            raise TeacherError(
+                f"The teacher {teacher_name!r} raised {type(err).__name__}: {err} (planning step {done + 1}). "
+                + resume_hint
+            ) from err
+        try:
+            observation, reward, _, _, info = env.step(plan)
+        except InvalidPlan as err:
+            raise type(err)(f"The teacher {teacher_name!r} planned step {done + 1} badly: {err} {resume_hint}") from err
         step = base.step_index
         with open(out / "data" / f"step_{step}.jsonl", "w") as f:
             for example in base.last_training_data:
-                f.write(json.dumps(example.to_dict()) + "\n")
+                f.write(dumps(example.to_dict()) + "\n")
         state["examples_used"] += info["examples_used"]
         row = {
             "step": step,
@@ -173,6 +276,9 @@ def run_episode(
             "budget_left": int(base.budget_left),
             "dropped_heldout": info["dropped_heldout"],
             "rejected": info["rejected"],
+            "rejections": info["rejections"],
+            "unverifiable_accepted": info["unverifiable_accepted"],
+            "rejected_examples": info["rejected_examples"],
             "val_accuracy": info["val_accuracy"],
             "missing_skill_profile": dict(zip(base.skills, observation["missing_skill_profile"].tolist(), strict=True)),
             "reward": reward,
@@ -180,7 +286,7 @@ def run_episode(
             **base.timings,
         }
         with open(steps_path, "a") as f:
-            f.write(json.dumps(_jsonable(row)) + "\n")
+            f.write(dumps(row) + "\n")
         state["elapsed"] += time.perf_counter() - start
         _save_checkpoint(out, base, teacher, {**state, "observation": observation, "info": info})
         bar.update(1)
@@ -210,7 +316,7 @@ def run_episode(
             },
         },
     }
-    (out / "report.json").write_text(json.dumps(_jsonable(report), indent=2) + "\n")
+    write_text_atomic(out / "report.json", dumps(report, indent=2) + "\n")
     write_summary(out, report)
     plot_accuracy(out, report)
     return report

@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field
 from typing import Any
 
-from skills.errors import did_you_mean
+from skills.errors import InvalidConfig, config_from_dict
 
 MODES = ("continual", "retrain")
+# A step keeps its examples (~330 bytes each on the default task, measured) for data/step_k.jsonl, and the
+# student tokenizes them in bounded chunks (HFStudentConfig.train_chunk_size: 8,192 examples, ~26 MB). At the
+# default ceiling a step's data therefore stays near 50 MB, where a typo'd budget of 10^8 would need ~30 GB.
+DEFAULT_MAX_BUDGET = 65_536
+MAX_HELDOUT_PER_SKILL = 50_000
 
 
 @dataclass
@@ -51,32 +56,60 @@ class SkillListConfig:
     max_errors: int = field(
         default=64, metadata={"help": "Most validation errors reported in info['errors'] per step."}
     )
+    max_budget: int = field(
+        default=DEFAULT_MAX_BUDGET,
+        metadata={
+            "help": "Ceiling on budget (examples per step): a guard against a typo such as 100000000 exhausting "
+            "memory. Raise it deliberately for big students and machines."
+        },
+    )
+    accept_unverifiable: bool = field(
+        default=False,
+        metadata={
+            "help": "Train on teacher-written examples the task cannot verify independently (flagged and counted "
+            "as 'unverifiable_accepted'); by default they are rejected. Near-paraphrases of held-out questions "
+            "can then slip through the held-out filter."
+        },
+    )
     seed: int | None = field(
         default=None, metadata={"help": "Episode seed used when reset() gets none (data and training order)."}
     )
 
     def __post_init__(self) -> None:
-        for name in ("steps", "budget", "n_val", "n_test"):
-            value = getattr(self, name)
-            if not isinstance(value, int) or value < 1:
-                raise ValueError(f"Expects {name} to be an integer >= 1; actual {value!r}.")
+        for name in ("steps", "budget", "n_val", "n_test", "max_budget"):
+            _check_int(name, getattr(self, name), minimum=1)
+        for name in ("n_val", "n_test"):
+            if getattr(self, name) > MAX_HELDOUT_PER_SKILL:
+                raise InvalidConfig(
+                    f"Expects {name} <= {MAX_HELDOUT_PER_SKILL:,} questions per skill; actual {getattr(self, name):,}."
+                )
+        if self.budget > self.max_budget:
+            raise InvalidConfig(
+                f"Expects budget <= max_budget={self.max_budget:,} examples per step; actual {self.budget:,}. "
+                "Memory grows with the examples of a step; if you mean it, raise max_budget too."
+            )
         if self.total_budget is None:
             self.total_budget = self.steps * self.budget
-        if self.total_budget < 1:
-            raise ValueError(f"Expects total_budget >= 1; actual {self.total_budget}.")
+        _check_int("total_budget", self.total_budget, minimum=1)
         if self.mode not in MODES:
-            raise ValueError(f"Expects mode to be one of {MODES}; actual {self.mode!r}.")
-        if self.max_errors < 0:
-            raise ValueError(f"Expects max_errors >= 0; actual {self.max_errors}.")
+            raise InvalidConfig(f"Expects mode to be one of {MODES}; actual {self.mode!r}.")
+        _check_int("max_errors", self.max_errors, minimum=0)
+        _check_int("split_seed", self.split_seed, minimum=0)
+        if self.seed is not None:
+            _check_int("seed", self.seed, minimum=0)
+        if not isinstance(self.accept_unverifiable, bool):
+            raise InvalidConfig(
+                f"Expects accept_unverifiable to be True or False; actual {self.accept_unverifiable!r}."
+            )
+        if not isinstance(self.heldout_fraction, (int, float)) or not 0.0 < self.heldout_fraction < 1.0:
+            raise InvalidConfig(f"Expects 0 < heldout_fraction < 1; actual {self.heldout_fraction!r}.")
 
     @classmethod
     def from_kwargs(cls, kwargs: dict[str, Any]) -> SkillListConfig:
         """Like ``SkillListConfig(**kwargs)`` but an unknown keyword gets a did-you-mean error."""
-        known = [f.name for f in fields(cls)]
-        for name in kwargs:
-            if name not in known:
-                raise ValueError(
-                    f"Unknown SkillList-v0 argument {name!r}.{did_you_mean(name, known)} "
-                    f"Expects one of: {', '.join(known)}."
-                )
-        return cls(**kwargs)
+        return config_from_dict(cls, kwargs, "SkillList-v0 argument")
+
+
+def _check_int(name: str, value: Any, *, minimum: int) -> None:
+    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
+        raise InvalidConfig(f"Expects {name} to be an integer >= {minimum}; actual {value!r}.")

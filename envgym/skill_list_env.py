@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import json
+import math
 import time
+from collections import Counter
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
@@ -12,12 +14,13 @@ import gymnasium as gym
 import numpy as np
 from gymnasium import spaces
 
-from envgym.plans import CountPlan, ExamplesPlan, coerce_plan
+from envgym.files import read_json
+from envgym.plans import CountPlan, ExamplesPlan, validate_examples, validate_plan
 from envgym.skill_list_config import SkillListConfig
-from skills.errors import did_you_mean
+from skills.errors import DamagedCheckpoint, InvalidConfig, InvalidPlan, ResetNeeded
 from skills.registry import make_task
 from skills.splits import TaskSplits, TrainingPool
-from skills.task import Example, skill_names
+from skills.task import Example, Verdict, skill_names, verify_example
 from students.base import Student
 
 PlanHandler = Callable[[Any], tuple[list[Example], dict[str, Any]]]
@@ -53,7 +56,7 @@ def _make_student(config: SkillListConfig) -> Student:
         return config.student
     student_config = config.student_config
     if isinstance(student_config, dict):
-        student_config = HFStudentConfig(**student_config)
+        student_config = HFStudentConfig.from_dict(student_config)
     if config.student == "default":
         from students.default_student import default_student_dir
 
@@ -102,6 +105,7 @@ class SkillListEnv(gym.Env):
         )
         self.pool = TrainingPool(self.splits)
         self.student = _make_student(self.config)
+        self._check_task_fits_student()
         k = len(self.skills)
         total = int(self.config.total_budget)
         self.observation_space = spaces.Dict(
@@ -117,6 +121,9 @@ class SkillListEnv(gym.Env):
             CountPlan.kind: self._data_for_counts,
             ExamplesPlan.kind: self._data_for_examples,
         }
+        # Kinds whose data the task generated itself (gold by construction, held-out filtered by the pool).
+        # Everything else, including every registered kind, goes through the full referee.
+        self._task_generated_kinds = {CountPlan.kind}
         self._episode_seed = 0
         self._data_rng = np.random.default_rng(0)
         self.step_index = 0
@@ -130,7 +137,15 @@ class SkillListEnv(gym.Env):
 
     # -- plug-in point ---------------------------------------------------------------------------------
     def register_plan_kind(self, kind: str, handler: PlanHandler) -> None:
-        """Accept plans whose ``kind`` is ``kind``: ``handler(plan)`` returns (training examples, stats)."""
+        """Accept plans whose ``kind`` is ``kind``: ``handler(plan)`` returns (training examples, stats).
+
+        ``plan.size`` is charged to the budget, and the handler may return at most that many examples. They are
+        untrusted like a teacher's own: each is checked against the student's input limits, verified by the
+        task and held-out filtered before training (see :meth:`step`)."""
+        if not isinstance(kind, str) or not kind:
+            raise InvalidConfig(f"Expects a non-empty string plan kind; actual {kind!r}.")
+        if kind in self._plan_handlers:
+            raise InvalidConfig(f"Expects a new plan kind; {kind!r} is already registered.")
         self._plan_handlers[kind] = handler
 
     # -- gymnasium API ---------------------------------------------------------------------------------
@@ -139,7 +154,9 @@ class SkillListEnv(gym.Env):
     ) -> tuple[dict[str, Any], dict[str, Any]]:
         if seed is None and not self._started:
             seed = self.config.seed
-        super().reset(seed=seed)
+        if seed is not None and (isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0):
+            raise InvalidConfig(f"Expects a seed that is a whole number >= 0, or None; actual {seed!r}.")
+        super().reset(seed=None if seed is None else int(seed))
         self._started = True
         self._episode_seed = int(seed) if seed is not None else int(self.np_random.integers(2**31))
         self.action_space.seed(self._episode_seed)
@@ -156,28 +173,30 @@ class SkillListEnv(gym.Env):
         return self._observation(errors), self._info(errors)
 
     def step(self, action: Any) -> tuple[dict[str, Any], float, bool, bool, dict[str, Any]]:
+        """Validate the plan, build its data, referee it, train, evaluate. A refused plan changes nothing.
+
+        Whatever the plan holds: its size is charged to the budget (rejected examples included, so a teacher
+        cannot buy data with bad examples); the student only trains on examples it can represent within its
+        context, that the task verified independently (or, for a plan kind whose data the task generated,
+        produced), and whose held-out key is not reserved for validation/test.
+        """
         if not self._started:
-            raise RuntimeError("Expects reset() before step(); call env.reset(seed=...) first.")
+            raise ResetNeeded("Expects reset() before step(); call env.reset(seed=...) first.")
         if self.episode_over:
-            raise RuntimeError(
+            raise ResetNeeded(
                 f"Expects a running episode; this one ended at step {self.step_index} with "
                 f"{self.budget_left} examples left. Call reset() to start a new one."
             )
-        plan = coerce_plan(action, self.skills)
-        handler = self._plan_handlers.get(getattr(plan, "kind", None))
-        if handler is None:
-            raise ValueError(
-                f"Expects a plan kind among {sorted(self._plan_handlers)}; actual {getattr(plan, 'kind', None)!r}."
-                " Register new kinds with env.register_plan_kind(kind, handler)."
-            )
-        allowed = self.budget_next
-        if plan.size > allowed:
-            raise ValueError(
-                f"Expects a plan of at most {allowed} examples this step (budget={self.config.budget} per step, "
-                f"{self.budget_left} left in the episode); actual {plan.size}. Scale the counts down."
-            )
+        plan = validate_plan(
+            action,
+            self.skills,
+            list(self._plan_handlers),
+            allowed=self.budget_next,
+            why=f" (budget={self.config.budget} per step, {self.budget_left} left in the episode)",
+        )
         start = time.perf_counter()
-        examples, data_stats = handler(plan)
+        examples, data_stats = self._plan_handlers[plan.kind](plan)
+        examples, referee_stats = self._referee(examples, plan, task_generated=plan.kind in self._task_generated_kinds)
         generate_seconds = time.perf_counter() - start
 
         seed = int(np.random.SeedSequence([self._episode_seed, self.step_index]).generate_state(1)[0])
@@ -186,7 +205,7 @@ class SkillListEnv(gym.Env):
             self.student.reset()
             train_stats = self.student.train(self.accumulated, seed=seed)
         else:
-            train_stats = self.student.train(examples, seed=seed) if examples else {"loss": float("nan")}
+            train_stats = self.student.train(examples, seed=seed) if examples else {"loss": None}
         self.last_training_data = examples
         self.budget_left -= plan.size
         self.step_index += 1
@@ -197,13 +216,15 @@ class SkillListEnv(gym.Env):
         eval_seconds = time.perf_counter() - start
         reward = float(np.mean(list(self.accuracy.values()))) - before
 
+        loss = train_stats.get("loss")
         info = self._info(errors)
         info.update(
             plan=plan.to_json() if plan.kind == CountPlan.kind else {"kind": plan.kind, "size": plan.size},
             examples_used=len(examples),
             budget_spent=plan.size,
-            train_loss=train_stats.get("loss"),
-            **data_stats,
+            # None, not NaN, when nothing was trained: steps.jsonl must stay strict JSON.
+            train_loss=float(loss) if loss is not None and math.isfinite(loss) else None,
+            **{**data_stats, **referee_stats},
         )
         self.timings = {
             "generate_seconds": generate_seconds,
@@ -212,22 +233,106 @@ class SkillListEnv(gym.Env):
         }
         return self._observation(errors), reward, self.episode_over, False, info
 
+    # -- the referee -----------------------------------------------------------------------------------
+    def _referee(self, examples: Any, plan: Any, *, task_generated: bool) -> tuple[list[Example], dict[str, Any]]:
+        """Keep only the examples that may be trained on, and say why each other one was not.
+
+        Task-generated data is only checked against the student's input limits. Any other data (a teacher's
+        examples, a registered plan kind's output) must also pass the task's independent verifier and the
+        held-out filter; unverifiable examples are rejected unless ``config.accept_unverifiable``.
+        """
+        if not task_generated:
+            examples = validate_examples(examples, self.skills)
+            if len(examples) > plan.size:
+                raise InvalidPlan(
+                    f"Expects the {plan.kind!r} plan handler to return at most the plan's size ({plan.size}) "
+                    f"examples, which is what the budget is charged; actual {len(examples)}."
+                )
+        rejections: Counter[str] = Counter()
+        rejected: list[dict[str, Any]] = []
+        accepted_unverifiable = 0
+        kept: list[Example] = []
+
+        def reject(index: int, example: Example, reason: str, detail: str) -> None:
+            rejections[reason] += 1
+            if len(rejected) < self.config.max_errors:
+                rejected.append({"index": index, "skill": example.skill, "reason": reason, "detail": detail})
+
+        check_inputs = getattr(self.student, "check_inputs", None)
+        problems = (
+            check_inputs([ex.question for ex in examples], [ex.answer for ex in examples])
+            if check_inputs is not None and examples
+            else [None] * len(examples)
+        )
+        candidates = []
+        for index, (example, problem) in enumerate(zip(examples, problems, strict=True)):
+            if problem is not None:
+                reject(index, example, "unfit_for_student", problem)
+            elif task_generated:
+                kept.append(example)
+            else:
+                candidates.append((index, example))
+        heldout = 0
+        for index, example in candidates:
+            verification = verify_example(self.task, example)
+            if verification.verdict is Verdict.UNVERIFIABLE and self.config.accept_unverifiable:
+                accepted_unverifiable += 1
+            elif not verification.ok:
+                reject(index, example, verification.verdict.value, verification.detail)
+                continue
+            if self.splits.is_heldout(example.question):
+                heldout += 1
+                continue
+            kept.append(example)
+        stats: dict[str, Any] = {
+            "rejected": sum(rejections.values()),
+            "rejections": dict(sorted(rejections.items())),
+            "rejected_examples": sorted(rejected, key=lambda row: row["index"]),
+            "unverifiable_accepted": accepted_unverifiable,
+        }
+        if not task_generated:
+            stats["dropped_heldout"] = heldout
+        return kept, stats
+
+    def _check_task_fits_student(self) -> None:
+        """Refuse, before any episode, a task whose held-out questions the student cannot take."""
+        check_inputs = getattr(self.student, "check_inputs", None)
+        if check_inputs is None:
+            return
+        questions = self.splits.all_questions("val") + self.splits.all_questions("test")
+        eval_problems = check_inputs([ex.question for ex in questions])
+        train_problems = check_inputs([ex.question for ex in questions], [ex.answer for ex in questions])
+        failing: dict[str, list[str]] = {}
+        for ex, eval_problem, train_problem in zip(questions, eval_problems, train_problems, strict=True):
+            problem = eval_problem or train_problem
+            if problem is not None:
+                failing.setdefault(ex.skill, []).append(problem)
+        if not failing:
+            return
+        per_skill = {skill: sum(ex.skill == skill for ex in questions) for skill in failing}
+        details = "; ".join(
+            f"{skill}: {len(problems)} of {per_skill[skill]} held-out questions (e.g. {problems[0]})"
+            for skill, problems in failing.items()
+        )
+        fitting = [skill for skill in self.skills if skill not in failing]
+        hint = (
+            f"Drop those skills (keep {', '.join(fitting)}), or use a student with a longer context"
+            if fitting
+            else "Use a student with a longer context"
+        )
+        raise InvalidConfig(
+            f"Task {self.task.name!r} does not fit the student: {details}. {hint}: a Hugging Face model directory "
+            "as student= with a larger HFStudentConfig.max_length, e.g. the Gemma-3-270M student (students/gemma.py)."
+        )
+
     # -- data engines ----------------------------------------------------------------------------------
     def _data_for_counts(self, plan: CountPlan) -> tuple[list[Example], dict[str, Any]]:
         dropped_before = sum(self.pool.dropped.values())
         examples = self.pool.sample_plan(plan.counts, self._data_rng)
-        return examples, {"dropped_heldout": sum(self.pool.dropped.values()) - dropped_before, "rejected": 0}
+        return examples, {"dropped_heldout": sum(self.pool.dropped.values()) - dropped_before}
 
     def _data_for_examples(self, plan: ExamplesPlan) -> tuple[list[Example], dict[str, Any]]:
-        unknown = [ex.skill for ex in plan.examples if ex.skill not in self.skills]
-        if unknown:
-            raise ValueError(
-                f"Example names unknown skill {unknown[0]!r}.{did_you_mean(unknown[0], self.skills)} "
-                f"Expects skills from: {', '.join(self.skills)}."
-            )
-        verified = [ex for ex in plan.examples if self.task.score(ex, ex.answer) >= 1.0]
-        kept, dropped = self.splits.filter_training(verified)
-        return kept, {"dropped_heldout": dropped, "rejected": len(plan.examples) - len(verified)}
+        return list(plan.examples), {}
 
     # -- evaluation ------------------------------------------------------------------------------------
     def evaluate(self, split: str = "val") -> tuple[dict[str, float], list[dict[str, str]]]:
@@ -300,11 +405,23 @@ class SkillListEnv(gym.Env):
                 f.write(json.dumps(ex.to_dict()) + "\n")
 
     def load_checkpoint(self, directory: str | Path) -> None:
+        """Restore what :meth:`save_checkpoint` wrote; a damaged file raises :class:`DamagedCheckpoint` naming it
+        and leaves the environment as it was."""
         directory = Path(directory)
-        path = directory / "env_state.json"
-        if not path.is_file():
-            raise ValueError(f"Expects an environment checkpoint at {str(path)!r}; none found.")
-        state = json.loads(path.read_text())
+        state = read_json(directory / "env_state.json", "Checkpoint file")
+        missing = sorted(
+            {"episode_seed", "step_index", "budget_left", "accuracy", "data_rng", "np_random", "dropped"}
+            - set(state if isinstance(state, dict) else {})
+        )
+        if missing:
+            raise DamagedCheckpoint(f"Checkpoint file {str(directory / 'env_state.json')!r} lacks {missing}.")
+        accumulated_path = directory / "accumulated.jsonl"
+        try:
+            with open(accumulated_path) as f:
+                accumulated = [Example.from_dict(json.loads(line)) for line in f]
+        except (OSError, ValueError) as err:
+            raise DamagedCheckpoint(f"Checkpoint file {str(accumulated_path)!r} is damaged ({err}).") from None
+        self.student.load(directory / "student")
         self._started = True
         self._episode_seed = state["episode_seed"]
         self.step_index = state["step_index"]
@@ -315,6 +432,4 @@ class SkillListEnv(gym.Env):
         self.np_random.bit_generator.state = state["np_random"]
         self.pool.dropped.clear()
         self.pool.dropped.update(state["dropped"])
-        with open(directory / "accumulated.jsonl") as f:
-            self.accumulated = [Example.from_dict(json.loads(line)) for line in f]
-        self.student.load(directory / "student")
+        self.accumulated = accumulated

@@ -126,7 +126,9 @@ def test_custom_plan_kind_plugs_in_without_core_changes(make_env):
         "doubles", lambda plan: ([Example(f"{n}+{n}=", str(2 * n), "add_carry") for n in range(55, 63)], {})
     )
     _, _, _, _, info = env.step(Doubles())
-    assert info["examples_used"] == 8 and info["budget_spent"] == 8
+    # The core referees a plug-in's data like a teacher's: verified, and held-out questions dropped.
+    assert info["examples_used"] + info["dropped_heldout"] == 8 and info["budget_spent"] == 8
+    assert info["rejected"] == 0 and info["examples_used"] >= 6
 
 
 def test_unknown_env_kwarg_and_mode_are_clear(make_env):

@@ -1,0 +1,112 @@
+"""Run-directory file handling shared by the environments, the runner and the CLI.
+
+Strict JSON everywhere (NaN and infinities become ``null``: jq and JavaScript reject ``NaN``), atomic writes
+(a kill leaves the old or the new file, never half of one), checkpoint manifests (size and SHA-256 of every
+file, so a truncated file is named instead of failing deep inside a loader), and one exclusive lock per run
+directory, so two processes never interleave their writes.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import os
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from filelock import FileLock, Timeout
+
+from skills.errors import DamagedCheckpoint, RunDirectoryLocked
+
+MANIFEST = "manifest.json"
+LOCK_FILE = ".envgym.lock"
+
+
+def jsonable(value: Any) -> Any:
+    """``value`` as plain JSON types: numpy arrays/scalars as lists/numbers, non-finite floats as None."""
+    if isinstance(value, dict):
+        return {str(k): jsonable(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [jsonable(v) for v in value]
+    if isinstance(value, np.ndarray):
+        return jsonable(value.tolist())
+    if isinstance(value, np.generic):
+        return jsonable(value.item())
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, (str, int, bool)) or value is None:
+        return value
+    return repr(value)
+
+
+def dumps(value: Any, **kwargs: Any) -> str:
+    """Strict JSON text (``allow_nan=False`` after :func:`jsonable`)."""
+    return json.dumps(jsonable(value), allow_nan=False, **kwargs)
+
+
+def write_text_atomic(path: Path, text: str) -> None:
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.write_text(text)
+    os.replace(tmp, path)
+
+
+def read_json(path: Path, what: str = "Run file", fix: str = "") -> Any:
+    """Parse ``path``; a missing, truncated or corrupt file is a :class:`DamagedCheckpoint` naming it."""
+    try:
+        return json.loads(Path(path).read_text())
+    except FileNotFoundError:
+        raise DamagedCheckpoint(f"{what} {str(path)!r} is missing.{fix}") from None
+    except (OSError, ValueError) as err:
+        raise DamagedCheckpoint(f"{what} {str(path)!r} is damaged ({type(err).__name__}: {err}).{fix}") from None
+
+
+def _digest(path: Path) -> str:
+    sha = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            sha.update(block)
+    return sha.hexdigest()
+
+
+def write_manifest(directory: Path) -> None:
+    """Record the size and SHA-256 of every file below ``directory`` (written last, so it seals the rest)."""
+    files = sorted(p for p in directory.rglob("*") if p.is_file() and p.name != MANIFEST)
+    entries = {str(p.relative_to(directory)): {"bytes": p.stat().st_size, "sha256": _digest(p)} for p in files}
+    (directory / MANIFEST).write_text(json.dumps(entries, indent=1))
+
+
+def verify_manifest(directory: Path, fix: str = "") -> None:
+    """Raise :class:`DamagedCheckpoint` naming the first file that is missing or differs from the manifest."""
+    entries = read_json(directory / MANIFEST, "Checkpoint manifest", fix)
+    if not isinstance(entries, dict):
+        raise DamagedCheckpoint(f"Checkpoint manifest {str(directory / MANIFEST)!r} is damaged.{fix}")
+    for name, entry in entries.items():
+        path = directory / name
+        if not path.is_file():
+            raise DamagedCheckpoint(f"Checkpoint file {str(path)!r} is missing.{fix}")
+        size = path.stat().st_size
+        if not isinstance(entry, dict) or size != entry.get("bytes") or _digest(path) != entry.get("sha256"):
+            raise DamagedCheckpoint(
+                f"Checkpoint file {str(path)!r} is damaged ({size:,} bytes, expected {entry.get('bytes', '?'):,} "
+                f"with a matching SHA-256).{fix}"
+            )
+
+
+def run_lock(directory: Path) -> FileLock:
+    """The run directory's exclusive lock. One instance per path in a process (re-entrant), so the CLI can take
+    it before loading anything and ``run_episode`` takes it again without deadlocking."""
+    return FileLock(str(Path(directory).resolve() / LOCK_FILE), timeout=0, is_singleton=True)
+
+
+def acquire_run_lock(directory: Path) -> FileLock:
+    lock = run_lock(directory)
+    try:
+        lock.acquire()
+    except Timeout:
+        raise RunDirectoryLocked(
+            f"Run directory {str(directory)!r} is in use by another envgym process (lock {LOCK_FILE}). "
+            "Wait for it to finish, or choose another --out."
+        ) from None
+    return lock

@@ -1,0 +1,305 @@
+"""The environment is the referee: one test per hardening case of a careless or hostile teacher (plans, examples,
+plan kinds, tasks that do not fit the student), plus a property-based test of the invariants over arbitrary plans."""
+
+import pickle
+
+import gymnasium as gym
+import numpy as np
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+import envgym
+from envgym import CountPlan, ExamplesPlan
+from envgym.error import BudgetExceeded, Error, InvalidConfig, InvalidPlan, ResetNeeded
+from skills import Example, Skill, make_task
+from skills.task import Verdict
+
+
+@pytest.fixture(scope="module")
+def env():
+    """One long episode shared by the cheap plan tests (tiny splits; each test resets it)."""
+    env = gym.make("envgym/SkillList-v0", steps=1000, budget=64, n_val=5, n_test=5, max_errors=1000)
+    yield env
+    env.close()
+
+
+def _fresh(env, seed=0):
+    env.reset(seed=seed)
+    return env.unwrapped
+
+
+# -- 1. every plan kind is validated in one place -----------------------------------------------------------
+@pytest.mark.parametrize(
+    ("plan", "error", "message"),
+    [
+        (CountPlan({"add_carry": -5000, "compare": 5064}), InvalidPlan, "non-negative count for skill 'add_carry'"),
+        (CountPlan({"add_carry": -100000}), InvalidPlan, "non-negative"),
+        (CountPlan({"sub_borow": 3}), InvalidPlan, "Did you mean 'sub_borrow'"),
+        (CountPlan({"add_carry": 65}), BudgetExceeded, "at most 64 examples"),
+        (CountPlan({"add_carry": 2.5}), InvalidPlan, r"whole number .* 2\.5 \(float\)"),
+        (CountPlan({"add_carry": float("nan")}), InvalidPlan, "whole number"),
+        (CountPlan({"add_carry": "5"}), InvalidPlan, r"whole number .*\(str\)"),
+        (CountPlan({"add_carry": True}), InvalidPlan, "whole number"),
+        (CountPlan([1, 2]), InvalidPlan, "CountPlan.counts"),
+        ({"add_carry": 10**30}, BudgetExceeded, "at most 64"),
+        (np.array([1.5, 0, 0, 0, 0, 0, 0, 0]), InvalidPlan, "whole number"),
+        (np.array(["1"] * 8), InvalidPlan, "numeric"),
+        ([[1, 2], [3]], InvalidPlan, "numpy cannot read|shape"),
+        (ExamplesPlan("12+34="), InvalidPlan, "list of examples"),
+        (ExamplesPlan([42]), InvalidPlan, "example 0 to be a skills.Example"),
+        (ExamplesPlan([{"question": "1+1="}]), InvalidPlan, r"example 0 .*missing \['answer', 'skill'\]"),
+        (ExamplesPlan([Example("1+1=", 2, "add_carry")]), InvalidPlan, "example 0's answer to be a string"),
+        (ExamplesPlan([Example("1+1=", "2", "add_cary")]), InvalidPlan, "Did you mean 'add_carry'"),
+        (ExamplesPlan([Example("1+1=", "2", "add_carry")] * 65), BudgetExceeded, "at most 64"),
+        (None, InvalidPlan, "Expects a plan"),
+    ],
+)
+def test_bad_plans_are_refused_and_change_nothing(env, plan, error, message):
+    base = _fresh(env)
+    before = (base.step_index, base.budget_left, base.student.model.model.embed_tokens.weight.sum().item())
+    with pytest.raises(error, match=message):
+        env.step(plan)
+    assert (base.step_index, base.budget_left, base.student.model.model.embed_tokens.weight.sum().item()) == before
+
+
+def test_integer_valued_floats_are_whole_counts(env):
+    _fresh(env, seed=3)
+    _, _, _, _, info = env.step(CountPlan({"add_carry": np.float32(3.0), "compare": 2.0}))
+    assert info["budget_spent"] == 5 and info["examples_used"] == 5
+
+
+def test_step_before_reset_is_a_reset_needed_error():
+    env = gym.make("envgym/SkillList-v0", steps=1, budget=8, n_val=4, n_test=4)
+    with pytest.raises(ResetNeeded, match="reset"):
+        env.step({"add_carry": 1})
+    assert issubclass(ResetNeeded, RuntimeError)
+
+
+# -- teacher examples: only verified, representable, held-out-free data is trained on --------------------------
+def test_examples_are_refereed_and_every_rejection_is_counted_by_index(env):
+    base = _fresh(env)
+    heldout = base.splits.val["add_carry"][0]
+    plan = ExamplesPlan(
+        [
+            Example("123+456=", "579", "add_no_carry"),  # 0: kept
+            Example("123+456=", "580", "add_no_carry"),  # 1: wrong answer
+            Example("12+34=", "46", "mul_1d"),  # 2: right answer, filed under the wrong skill
+            Example("１１+２９=", "40", "add_carry"),  # 3: full-width digits
+            Example("9" * 5000 + "+" + "9" * 5000 + "=", "1", "add_carry"),  # 4: 10,000-character sum
+            {"question": heldout.question, "answer": heldout.answer, "skill": "add_carry"},  # 5: held out (a dict)
+        ]
+    )
+    _, _, _, _, info = env.step(plan)
+    assert [ex.question for ex in base.last_training_data] == ["123+456="]
+    assert info["examples_used"] == 1 and info["dropped_heldout"] == 1 and info["budget_spent"] == 6
+    rows = {row["index"]: row for row in info["rejected_examples"]}
+    assert [row["index"] for row in info["rejected_examples"]] == [1, 2, 3, 4]
+    assert rows[1]["reason"] == Verdict.WRONG_ANSWER.value and rows[2]["reason"] == Verdict.WRONG_SKILL.value
+    assert rows[3]["reason"] in ("unfit_for_student", Verdict.MALFORMED.value)
+    assert rows[4]["reason"] == "unfit_for_student" and "max_length" in rows[4]["detail"]
+    assert info["rejected"] == 4 and sum(info["rejections"].values()) == 4
+
+
+def test_registered_plan_kinds_are_refereed_by_the_core(env):
+    base = _fresh(env)
+    kind = "doubles-refereed"
+    if kind not in base._plan_handlers:
+
+        def doubles(plan):
+            return [Example(f"{n}+{n}=", str(2 * n), "add_carry") for n in range(55, 62)] + [
+                Example("55+55=", "111", "add_carry")  # a wrong example from plug-in code
+            ], {}
+
+        base.register_plan_kind(kind, doubles)
+    with pytest.raises(InvalidConfig, match="already registered"):
+        base.register_plan_kind(kind, lambda plan: ([], {}))
+
+    class Doubles:
+        size = 8
+
+    Doubles.kind = kind
+    _, _, _, _, info = env.step(Doubles())
+    assert info["budget_spent"] == 8 and info["rejections"] == {"wrong_answer": 1}
+    assert info["examples_used"] + info["dropped_heldout"] == 7
+    assert all(base.task.verify(ex).ok for ex in base.last_training_data)
+
+    class Greedy:
+        size = 1
+
+    Greedy.kind = kind  # returns 8 examples for a plan charged 1
+    with pytest.raises(InvalidPlan, match="at most the plan's size"):
+        env.step(Greedy())
+    Greedy.size = -3
+    with pytest.raises(InvalidPlan, match="non-negative"):
+        env.step(Greedy())
+
+
+class _NoVerifierTask:
+    """A user task without ``verify``: its examples cannot be checked independently."""
+
+    name = "copy"
+
+    @property
+    def skills(self):
+        return [Skill("copy", "Repeat the digits.")]
+
+    def generate(self, skill, n, rng):
+        return [Example(f"{v}=", str(v), "copy") for v in rng.integers(100, 1000, n)]
+
+    def score(self, example, answer):
+        return float(answer.strip() == example.answer)
+
+    def heldout_key(self, question):
+        return question
+
+
+@pytest.mark.parametrize("accept", [False, True])
+def test_unverifiable_examples_are_rejected_or_flagged_and_always_counted(accept):
+    env = gym.make(
+        "envgym/SkillList-v0", task=_NoVerifierTask(), steps=1, budget=8, n_val=4, n_test=4, accept_unverifiable=accept
+    )
+    env.reset(seed=0)
+    _, _, _, _, info = env.step(ExamplesPlan([Example("123=", "123", "copy"), Example("456=", "999", "copy")]))
+    if accept:
+        assert info["unverifiable_accepted"] == 2 and info["rejected"] == 0
+        assert info["examples_used"] + info["dropped_heldout"] == 2
+    else:
+        assert info["rejections"] == {"unverifiable": 2} and info["examples_used"] == 0
+        assert "verify" in info["rejected_examples"][0]["detail"]
+
+
+@pytest.fixture(scope="module")
+def rg_env():
+    env = gym.make("envgym/SkillList-v0", task="rg:chain_sum,gcd", steps=100, budget=32, n_val=20, n_test=5)
+    yield env
+    env.close()
+
+
+def test_reasoning_gym_examples_are_verified_independently(rg_env):
+    rg_env.reset(seed=0)
+    plan = ExamplesPlan(
+        [
+            Example("State the final answer to the following arithmetic problem: 12 + 30 =", "99", "chain_sum"),
+            Example("What colour is the sky?", "banana", "chain_sum"),
+        ]
+    )
+    _, _, _, _, info = rg_env.step(plan)
+    assert info["examples_used"] == 0 and info["rejected"] == 2
+    assert info["rejections"].get("wrong_answer") == 1
+
+
+def test_near_copies_of_validation_questions_never_reach_training(rg_env):
+    base = rg_env.unwrapped
+    rg_env.reset(seed=0)
+    val = base.splits.val["chain_sum"][:8]
+    variants = [v.question + "?" for v in val] + ["  " + v.question.upper() for v in val]
+    plan = ExamplesPlan([Example(q, v.answer, "chain_sum") for q, v in zip(variants, val + val, strict=True)])
+    _, _, _, _, info = rg_env.step(plan)
+    assert info["examples_used"] == 0
+    assert info["dropped_heldout"] + info["rejected"] == 16
+
+
+def test_a_task_that_does_not_fit_the_student_is_refused_at_construction():
+    with pytest.raises(InvalidConfig, match=r"leg_counting: .*Drop those skills \(keep basic_arithmetic, gcd\)"):
+        gym.make("envgym/SkillList-v0", task="rg:basic_arithmetic,gcd,leg_counting", n_val=5, n_test=5)
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({"budget": 100_000_000}, "max_budget"),
+        ({"steps": 0}, "steps to be an integer >= 1"),
+        ({"seed": -1}, "seed to be an integer >= 0"),
+        ({"n_val": 10**8}, "n_val <="),
+        ({"accept_unverifiable": "yes"}, "True or False"),
+        ({"student_config": {"lerning_rate": 1e-3}}, "Did you mean 'learning_rate'"),
+        ({"student_config": {"max_length": 4096}}, "model's context"),
+    ],
+)
+def test_bad_configs_are_refused_with_the_fix(kwargs, message):
+    with pytest.raises(InvalidConfig, match=message):
+        gym.make("envgym/SkillList-v0", **{"n_val": 4, "n_test": 4, **kwargs})
+
+
+def test_negative_reset_seed_is_a_library_error(env):
+    with pytest.raises(InvalidConfig, match="seed"):
+        env.reset(seed=-1)
+
+
+def test_training_on_nothing_logs_null_loss(env):
+    _fresh(env)
+    _, _, _, _, info = env.step(np.zeros(8, dtype=np.int64))
+    assert info["train_loss"] is None
+
+
+# -- pickling (multiprocessing, Ray and lookahead search need it) ---------------------------------------------
+@pytest.mark.parametrize("env_id", sorted(envgym.ENV_IDS))
+def test_every_registered_env_pickles_and_continues_identically(env_id):
+    env = gym.make(env_id, steps=2, budget=16, n_val=5, n_test=5)
+    env.reset(seed=2)
+    copy = pickle.loads(pickle.dumps(env))
+    plan = {"sub_borrow": 16}
+    a = env.step(plan)
+    b = copy.step(plan)
+    assert a[1] == b[1] and np.array_equal(a[0]["accuracy"], b[0]["accuracy"])
+    assert [e.question for e in env.unwrapped.last_training_data] == [
+        e.question for e in copy.unwrapped.last_training_data
+    ]
+
+
+def test_reasoning_gym_env_pickles(rg_env):
+    rg_env.reset(seed=0)
+    copy = pickle.loads(pickle.dumps(rg_env))
+    assert copy.unwrapped.task.name == "rg:chain_sum,gcd"
+
+
+# -- the invariants, over arbitrary plans ----------------------------------------------------------------------
+_UNICODE_TEXT = st.text(st.characters(codec="utf-8"), max_size=40)
+_ARITH = make_task("arithmetic")
+_SKILLS = [s.name for s in _ARITH.skills]
+_counts = st.one_of(
+    st.integers(-(10**12), 10**12),
+    st.integers(0, 12),
+    st.floats(allow_nan=True, allow_infinity=True),
+    st.booleans(),
+    st.none(),
+    _UNICODE_TEXT,
+)
+_example = st.builds(
+    Example,
+    question=st.one_of(_UNICODE_TEXT, st.sampled_from(["12+34=", "347+215=", "1+1=", "99-1=", "3?4=", "123*4="])),
+    answer=st.one_of(_UNICODE_TEXT, st.sampled_from(["46", "562", "2", "98", "<", "492"])),
+    skill=st.sampled_from(_SKILLS),
+)
+_plans = st.one_of(
+    st.dictionaries(st.sampled_from(_SKILLS), _counts, max_size=3).map(CountPlan),
+    st.dictionaries(st.one_of(st.sampled_from(_SKILLS), _UNICODE_TEXT), _counts, max_size=3),
+    st.lists(_counts, min_size=7, max_size=9),
+    st.lists(st.one_of(_example, st.builds(dict, question=_UNICODE_TEXT, answer=_UNICODE_TEXT)), max_size=6).map(
+        ExamplesPlan
+    ),
+    _UNICODE_TEXT,
+)
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(plan=_plans)
+def test_referee_invariants_hold_for_arbitrary_plans(env, plan):
+    base = env.unwrapped
+    if not base._started or base.episode_over:
+        env.reset(seed=0)
+    budget_before, step_before = base.budget_left, base.step_index
+    try:
+        obs, _, _, _, info = env.step(plan)
+    except Exception as err:  # every refusal is one of the library's errors, never a raw library exception
+        assert isinstance(err, Error), f"{type(err).__name__}: {err}"
+        assert (base.budget_left, base.step_index) == (budget_before, step_before)
+        return
+    spent = budget_before - base.budget_left
+    assert 0 <= spent <= base.config.budget and spent == info["budget_spent"]
+    assert env.observation_space.contains(obs)
+    assert len(base.last_training_data) <= spent
+    for example in base.last_training_data:
+        assert _ARITH.verify(example).ok  # nothing unverified is trained on
+        assert not base.splits.is_heldout(example.question)  # no held-out key enters training
