@@ -7,13 +7,12 @@ from envgym.plans import CountPlan, ExamplesPlan
 from envgym.registration import ENV_IDS, register_envs
 from envgym.runner import run_episode
 from envgym.skill_list_config import SkillListConfig
-from envgym.skill_list_env import BudgetBox, SkillListEnv
+from envgym.skill_list_env import SkillListEnv
 
 register_envs()
 
 __all__ = [
     "ENV_IDS",
-    "BudgetBox",
     "CountPlan",
     "ExamplesPlan",
     "SkillListConfig",

@@ -58,6 +58,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
     from envgym.runner import check_run_dir, refuse_existing_run, remove_unfinished_run, run_episode
 
     resume = args.resume is not None
+    created = None
     if resume:
         out = check_run_dir(args.resume, resume=True)
         config = read_json(out / "config.json", "Run configuration")
@@ -87,7 +88,8 @@ def _cmd_run(args: argparse.Namespace) -> int:
         stamp = dt.datetime.now().strftime("%Y%m%d-%H%M%S")
         safe_teacher = teacher_spec.replace(":", "-").replace("/", "-")
         out = Path(args.out) if args.out else Path("runs") / f"{stamp}-{safe_teacher}-seed{seed}"
-        existed = out.exists()
+        # The outermost directory this run creates (runs/ on a first run): removed again if the run fails early.
+        created = next((p for p in reversed([out, *out.parents]) if not p.exists()), None)
         out = check_run_dir(out, resume=False)
     # Held from before loading anything until the run ends: a second process is refused at once.
     lock = acquire_run_lock(out)
@@ -99,8 +101,8 @@ def _cmd_run(args: argparse.Namespace) -> int:
             env = _make_env(env_id, env_kwargs)
         report = run_episode(env, teacher, out, seed=seed, teacher_name=teacher_spec, resume=resume)
     except BaseException:
-        if not resume and not existed:
-            remove_unfinished_run(out)
+        if created is not None:
+            remove_unfinished_run(out, created)
         raise
     finally:
         lock.release()

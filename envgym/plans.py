@@ -1,7 +1,8 @@
 """Plans: what a teacher hands the environment each step, and the one place where every plan is validated.
 
-Two kinds ship: ``counts`` (how many examples of each skill the procedural data engine should generate) and
-``examples`` (explicit question/answer pairs, verified before use). New kinds (pool re-weighting, preference
+Two kinds ship: ``counts`` (how many examples of each skill the procedural data engine should generate; a numeric
+array of budget shares, the action space RL libraries drive, becomes one) and ``examples`` (explicit
+question/answer pairs, verified before use). New kinds (pool re-weighting, preference
 pairs) register a handler with :meth:`envgym.SkillListEnv.register_plan_kind` without touching the core.
 
 A teacher is untrusted: :func:`validate_plan` turns whatever it returned into a clean plan object (whole,
@@ -20,6 +21,7 @@ from typing import Any, ClassVar
 
 import numpy as np
 
+from agents.base import allocate
 from skills.errors import BudgetExceeded, InvalidPlan, did_you_mean
 from skills.task import Example
 
@@ -86,26 +88,35 @@ def _counts_from_mapping(mapping: Mapping[Any, Any], skills: Sequence[str]) -> C
     return CountPlan({skill: whole_count(mapping.get(skill, 0), f"skill {skill!r}") for skill in skills})
 
 
-def _counts_from_array(action: Any, skills: Sequence[str]) -> CountPlan:
+def _counts_from_shares(action: Any, skills: Sequence[str], allowed: int) -> CountPlan:
+    """An array of per-skill budget shares, normalised and allocated over ``allowed`` examples (largest
+    remainder); all zeros spends nothing. This is the numeric action RL libraries emit (float32 ``Box``)."""
     try:
-        array = np.asarray(action)
-    except (ValueError, TypeError) as err:  # ragged nested lists
+        raw = np.asarray(action)
+        numeric = raw.dtype.kind in "iuf" or (
+            raw.dtype.kind == "O"
+            and all(isinstance(v, numbers.Real) and not isinstance(v, (bool, np.bool_)) for v in raw.ravel())
+        )
+        if not numeric:  # numpy would happily turn "1" into 1.0 and True into 1.0
+            raise TypeError(f"dtype {raw.dtype}")
+        array = raw.astype(np.float64)
+    except (ValueError, TypeError) as err:  # ragged nested lists, strings, None, booleans
         raise InvalidPlan(
-            f"Expects {len(skills)} per-skill counts; actual an array numpy cannot read ({err})."
+            f"Expects {len(skills)} numeric per-skill budget shares; actual {_describe(action)} ({err})."
         ) from None
     if array.shape != (len(skills),):
         raise InvalidPlan(
-            f"Expects an action of shape ({len(skills)},), one count per skill "
+            f"Expects an action of shape ({len(skills)},), one budget share per skill "
             f"({', '.join(skills)}); actual shape {array.shape}."
         )
-    if not (np.issubdtype(array.dtype, np.number) or array.dtype == object) or np.issubdtype(
-        array.dtype, np.complexfloating
-    ):
-        raise InvalidPlan(f"Expects numeric per-skill counts; actual dtype {array.dtype}.")
-    values = array.tolist()
-    return CountPlan(
-        {skill: whole_count(value, f"skill {skill!r}") for skill, value in zip(skills, values, strict=True)}
-    )
+    if not np.isfinite(array).all() or (array < 0).any():
+        raise InvalidPlan(
+            f"Expects non-negative, finite budget shares; actual {np.array2string(array, precision=3)}. "
+            "For exact counts pass a {skill: count} dict or a CountPlan."
+        )
+    total = float(array.sum())
+    counts = allocate(array / total, allowed) if total > 0 else np.zeros(len(skills), dtype=np.int64)
+    return CountPlan(dict(zip(skills, counts.tolist(), strict=True)))
 
 
 def _example(item: Any, index: int, skills: Sequence[str]) -> Example:
@@ -154,12 +165,13 @@ def plan_size(plan: Any) -> int:
 def validate_plan(action: Any, skills: Sequence[str], kinds: Sequence[str], *, allowed: int, why: str = "") -> Any:
     """Turn a teacher's action into a validated plan object of at most ``allowed`` examples.
 
-    Accepts an array of per-skill counts (in ``skills`` order), a ``{skill: count}`` mapping, a
+    Accepts an array of per-skill budget shares (in ``skills`` order; normalised, so it always spends
+    ``allowed`` unless all zero), a ``{skill: count}`` mapping, a
     :class:`CountPlan`, an :class:`ExamplesPlan`, or a plan object of a registered ``kind`` (its ``size``
     must be a whole number; its handler's output is verified by the environment). Raises
     :class:`InvalidPlan`, or :class:`BudgetExceeded` (with ``why`` explaining the limit) for a plan that is too big.
     """
-    plan = _structure(action, skills, kinds)
+    plan = _structure(action, skills, kinds, allowed)
     size = plan_size(plan)
     if size > allowed:
         raise BudgetExceeded(
@@ -170,7 +182,7 @@ def validate_plan(action: Any, skills: Sequence[str], kinds: Sequence[str], *, a
     return plan
 
 
-def _structure(action: Any, skills: Sequence[str], kinds: Sequence[str]) -> Any:
+def _structure(action: Any, skills: Sequence[str], kinds: Sequence[str], allowed: int) -> Any:
     if isinstance(action, CountPlan):
         if not isinstance(action.counts, Mapping):
             raise InvalidPlan(
@@ -185,7 +197,7 @@ def _structure(action: Any, skills: Sequence[str], kinds: Sequence[str]) -> Any:
     if isinstance(action, Mapping):
         return _counts_from_mapping(action, skills)
     if isinstance(action, (np.ndarray, list, tuple)):
-        return _counts_from_array(action, skills)
+        return _counts_from_shares(action, skills, allowed)
     kind = getattr(action, "kind", None)
     if isinstance(kind, str):
         if kind not in kinds:
@@ -195,6 +207,6 @@ def _structure(action: Any, skills: Sequence[str], kinds: Sequence[str]) -> Any:
             )
         return action
     raise InvalidPlan(
-        "Expects a plan: an array of per-skill counts, a {skill: count} dict, a CountPlan, an ExamplesPlan or a "
+        "Expects a plan: an array of per-skill budget shares, a {skill: count} dict, a CountPlan, an ExamplesPlan or a "
         f"registered plan kind; actual {_describe(action)}."
     )

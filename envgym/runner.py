@@ -92,8 +92,9 @@ def refuse_existing_run(out: Path) -> None:
         )
 
 
-def remove_unfinished_run(out: Path) -> None:
-    """Remove what a new run wrote before its first checkpoint (the directory too, when nothing else is in it)."""
+def remove_unfinished_run(out: Path, created: Path | None = None) -> None:
+    """Remove what a new run wrote before its first checkpoint: its files, then ``out`` and its parents up to
+    ``created`` (the outermost directory the run made) as far as they are empty."""
     if (out / CHECKPOINT).exists() or (out / f"{CHECKPOINT}.old").exists():
         return
     for name in (*_RUN_FILES, f"{CHECKPOINT}.tmp", ".matplotlib"):
@@ -104,6 +105,11 @@ def remove_unfinished_run(out: Path) -> None:
             path.unlink()
     if out.is_dir() and not any(p.name != LOCK_FILE for p in out.iterdir()):
         shutil.rmtree(out, ignore_errors=True)
+    if created is not None and out.is_relative_to(created):
+        for parent in out.parents:
+            if not parent.is_relative_to(created) or not parent.is_dir() or any(parent.iterdir()):
+                break
+            parent.rmdir()
 
 
 def _save_checkpoint(out: Path, env: Any, teacher: Teacher, runner_state: dict[str, Any]) -> None:
@@ -239,6 +245,10 @@ def _run_locked(
         steps_path.write_text("")
         _save_checkpoint(out, base, teacher, {**state, "observation": observation, "info": info})
 
+    # Lookahead teachers (the oracle) need the environment itself; ordinary teachers only see obs and info.
+    attach = getattr(teacher, "attach", None)
+    if callable(attach):
+        attach(env)
     bar = tqdm(
         total=base.config.steps,
         initial=base.step_index,
@@ -316,6 +326,8 @@ def _run_locked(
             },
         },
     }
+    if hasattr(teacher, "state_dict"):  # e.g. the oracle's extra training, reported rather than hidden
+        report["teacher_state"] = teacher.state_dict()
     write_text_atomic(out / "report.json", dumps(report, indent=2) + "\n")
     write_summary(out, report)
     plot_accuracy(out, report)

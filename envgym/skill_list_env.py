@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+import copy
 import json
 import math
+import shutil
+import tempfile
 import time
+import weakref
 from collections import Counter
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -20,32 +25,10 @@ from envgym.skill_list_config import SkillListConfig
 from skills.errors import DamagedCheckpoint, InvalidConfig, InvalidPlan, ResetNeeded
 from skills.registry import make_task
 from skills.splits import TaskSplits, TrainingPool
-from skills.task import Example, Verdict, skill_names, verify_example
-from students.base import Student
+from skills.task import Example, Verdict, prerequisite_edges, skill_names, verify_example
+from students.base import SnapshotStudent, Student
 
 PlanHandler = Callable[[Any], tuple[list[Example], dict[str, Any]]]
-
-
-class BudgetBox(spaces.Box):
-    """Non-negative integer counts per skill whose sum is at most ``budget``.
-
-    ``sample()`` draws a random allocation of the whole budget, so RL libraries and ``check_env`` only ever
-    produce valid plans.
-    """
-
-    def __init__(self, n_skills: int, budget: int, seed: int | None = None) -> None:
-        super().__init__(low=0, high=budget, shape=(n_skills,), dtype=np.int64, seed=seed)
-        self.budget = budget
-
-    def sample(self, mask: Any = None, probability: Any = None) -> np.ndarray:
-        n = self.shape[0]
-        return self.np_random.multinomial(self.budget, np.full(n, 1.0 / n)).astype(np.int64)
-
-    def contains(self, x: Any) -> bool:
-        return bool(super().contains(x) and np.asarray(x).sum() <= self.budget)
-
-    def __repr__(self) -> str:
-        return f"BudgetBox(n_skills={self.shape[0]}, budget={self.budget})"
 
 
 def _make_student(config: SkillListConfig) -> Student:
@@ -70,14 +53,16 @@ class SkillListEnv(gym.Env):
     * Observation (``spaces.Dict``): ``accuracy`` (per-skill validation accuracy), ``missing_skill_profile``
       (share of the student's validation failures that fall in each skill; zeros when there are none),
       ``budget_left`` and ``step``.
-    * Action: a :class:`BudgetBox` array of per-skill example counts, a ``{skill: count}`` dict, a
+    * Action: a float ``Box`` of per-skill budget shares (normalised, then allocated over the step's budget by
+      largest remainder; all zeros spends nothing), a ``{skill: count}`` dict, a
       :class:`~envgym.plans.CountPlan` or an :class:`~envgym.plans.ExamplesPlan`.
     * Reward: ``mean_k acc_val_k(after) - mean_k acc_val_k(before)``, the gain in macro-averaged validation
       accuracy over the skills caused by this step.
     * ``terminated`` is True once the step count or the total budget is used up (both are part of the
       observed state); ``truncated`` is always False (wrap with ``TimeLimit`` for an external cut-off).
-    * ``info``: ``skills``, ``errors`` (validation failures: question, answer, gold, skill), ``budget_next``
-      (what the next step may spend) and, after a step, data statistics. It is deterministic given the seed;
+    * ``info``: ``skills``, ``prerequisites`` (``[prerequisite, skill]`` pairs of the task's taxonomy), ``errors``
+      (validation failures: question, answer, gold, skill), ``budget_next`` (what the next step may spend) and,
+      after a step, data statistics. It is deterministic given the seed;
       wall-clock seconds per phase are in ``env.unwrapped.timings``. Test questions never
       appear in observations or info; the episode runner calls :meth:`evaluate` with ``"test"`` itself.
 
@@ -96,6 +81,7 @@ class SkillListEnv(gym.Env):
         self.config = SkillListConfig.from_kwargs(kwargs)
         self.task = make_task(self.config.task)
         self.skills = skill_names(self.task)
+        self._prerequisites = prerequisite_edges(self.task)
         self.splits = TaskSplits.build(
             self.task,
             n_val=self.config.n_val,
@@ -116,7 +102,9 @@ class SkillListEnv(gym.Env):
                 "step": spaces.Discrete(self.config.steps + 1),
             }
         )
-        self.action_space = BudgetBox(k, self.config.budget)
+        # Budget shares, as RL libraries emit them (float32 Box): normalised and allocated over the step's budget
+        # by largest remainder. Exact integer counts are a {skill: count} dict or a CountPlan.
+        self.action_space = spaces.Box(0.0, 1.0, shape=(k,), dtype=np.float32)
         self._plan_handlers: dict[str, PlanHandler] = {
             CountPlan.kind: self._data_for_counts,
             ExamplesPlan.kind: self._data_for_examples,
@@ -378,6 +366,7 @@ class SkillListEnv(gym.Env):
             errors = [errors[i] for i in sorted(picks)]
         return {
             "skills": list(self.skills),
+            "prerequisites": [list(edge) for edge in self._prerequisites],
             "val_accuracy": dict(self.accuracy),
             "errors": errors,
             "budget_next": self.budget_next,
@@ -385,21 +374,69 @@ class SkillListEnv(gym.Env):
         }
 
     # -- persistence -----------------------------------------------------------------------------------
+    def _state(self) -> dict[str, Any]:
+        """The environment's own episode state (JSON types), shared by checkpoints and snapshots."""
+        return {
+            "episode_seed": self._episode_seed,
+            "step_index": self.step_index,
+            "budget_left": self.budget_left,
+            "accuracy": dict(self.accuracy),
+            "data_rng": self._data_rng.bit_generator.state,
+            "np_random": self.np_random.bit_generator.state,
+            "dropped": dict(self.pool.dropped),
+        }
+
+    def _set_state(self, state: dict[str, Any], accumulated: list[Example]) -> None:
+        self._started = True
+        self._episode_seed = state["episode_seed"]
+        self.step_index = state["step_index"]
+        self.budget_left = state["budget_left"]
+        self.accuracy = dict(state["accuracy"])
+        self._data_rng = np.random.default_rng()
+        self._data_rng.bit_generator.state = state["data_rng"]
+        self.np_random.bit_generator.state = state["np_random"]
+        self.pool.dropped.clear()
+        self.pool.dropped.update(state["dropped"])
+        self.accumulated = list(accumulated)
+
+    def snapshot(self) -> EnvSnapshot:
+        """An in-memory copy of the whole episode state: student weights and optimizer, every RNG, budget, step.
+        :meth:`restore` returns to it, after which the same step gives identical numbers (lookahead teachers
+        such as the oracle try candidate plans this way)."""
+        if not self._started:
+            raise ResetNeeded("Expects reset() before snapshot(); call env.reset(seed=...) first.")
+        if isinstance(self.student, SnapshotStudent):
+            student_state: Any = self.student.snapshot()
+        else:  # any Student can round-trip through save/load
+            student_state = tempfile.mkdtemp(prefix="envgym-snapshot-")
+            self.student.save(student_state)
+        snapshot = EnvSnapshot(
+            state=copy.deepcopy(self._state()),
+            accumulated=list(self.accumulated),
+            last_training_data=list(self.last_training_data),
+            student=student_state,
+        )
+        if isinstance(student_state, str):  # the temporary directory lives as long as the snapshot
+            weakref.finalize(snapshot, shutil.rmtree, student_state, ignore_errors=True)
+        return snapshot
+
+    def restore(self, snapshot: EnvSnapshot) -> None:
+        """Return to a :meth:`snapshot` of this environment exactly; the snapshot stays reusable."""
+        if not isinstance(snapshot, EnvSnapshot):
+            raise InvalidConfig(f"Expects an EnvSnapshot from env.snapshot(); actual {type(snapshot).__name__}.")
+        if isinstance(self.student, SnapshotStudent) and not isinstance(snapshot.student, str):
+            self.student.restore(snapshot.student)
+        else:
+            self.student.load(snapshot.student)
+        self._set_state(copy.deepcopy(snapshot.state), snapshot.accumulated)
+        self.last_training_data = list(snapshot.last_training_data)
+
     def save_checkpoint(self, directory: str | Path) -> None:
         """Write the student and all environment/RNG state needed to continue the episode exactly."""
         directory = Path(directory)
         directory.mkdir(parents=True, exist_ok=True)
         self.student.save(directory / "student")
-        state = {
-            "episode_seed": self._episode_seed,
-            "step_index": self.step_index,
-            "budget_left": self.budget_left,
-            "accuracy": self.accuracy,
-            "data_rng": self._data_rng.bit_generator.state,
-            "np_random": self.np_random.bit_generator.state,
-            "dropped": dict(self.pool.dropped),
-        }
-        (directory / "env_state.json").write_text(json.dumps(state))
+        (directory / "env_state.json").write_text(json.dumps(self._state()))
         with open(directory / "accumulated.jsonl", "w") as f:
             for ex in self.accumulated:
                 f.write(json.dumps(ex.to_dict()) + "\n")
@@ -409,10 +446,7 @@ class SkillListEnv(gym.Env):
         and leaves the environment as it was."""
         directory = Path(directory)
         state = read_json(directory / "env_state.json", "Checkpoint file")
-        missing = sorted(
-            {"episode_seed", "step_index", "budget_left", "accuracy", "data_rng", "np_random", "dropped"}
-            - set(state if isinstance(state, dict) else {})
-        )
+        missing = sorted(set(self._state()) - set(state if isinstance(state, dict) else {}))
         if missing:
             raise DamagedCheckpoint(f"Checkpoint file {str(directory / 'env_state.json')!r} lacks {missing}.")
         accumulated_path = directory / "accumulated.jsonl"
@@ -422,14 +456,14 @@ class SkillListEnv(gym.Env):
         except (OSError, ValueError) as err:
             raise DamagedCheckpoint(f"Checkpoint file {str(accumulated_path)!r} is damaged ({err}).") from None
         self.student.load(directory / "student")
-        self._started = True
-        self._episode_seed = state["episode_seed"]
-        self.step_index = state["step_index"]
-        self.budget_left = state["budget_left"]
-        self.accuracy = state["accuracy"]
-        self._data_rng = np.random.default_rng()
-        self._data_rng.bit_generator.state = state["data_rng"]
-        self.np_random.bit_generator.state = state["np_random"]
-        self.pool.dropped.clear()
-        self.pool.dropped.update(state["dropped"])
-        self.accumulated = accumulated
+        self._set_state(state, accumulated)
+
+
+@dataclass(frozen=True)
+class EnvSnapshot:
+    """What :meth:`SkillListEnv.snapshot` returns: opaque to callers, reusable for any number of restores."""
+
+    state: dict[str, Any]
+    accumulated: list[Example]
+    last_training_data: list[Example]
+    student: Any

@@ -331,6 +331,15 @@ def _length_then_digits(number: str) -> tuple[int, str]:
     return len(number), number  # sorts canonical non-negative numbers by value
 
 
+PREREQUISITES: tuple[tuple[str, str], ...] = (
+    ("add_no_carry", "add_3d_carry"),
+    ("add_carry", "add_3d_carry"),
+    ("add_carry", "sum3"),
+    ("add_3d_carry", "mul_1d"),
+    ("sub_no_borrow", "sub_borrow"),
+)
+
+
 class ArithmeticTask:
     """Eight procedural arithmetic skills with exact verifiers.
 
@@ -356,6 +365,12 @@ class ArithmeticTask:
     @property
     def skills(self) -> list[Skill]:
         return [spec.skill for spec in self._specs.values()]
+
+    @property
+    def prerequisites(self) -> list[tuple[str, str]]:
+        """``(prerequisite, skill)`` pairs among the chosen skills: column addition before carrying over three
+        digits, carrying before three-term sums and multiplication, subtraction without borrowing before with."""
+        return [(a, b) for a, b in PREREQUISITES if a in self._specs and b in self._specs]
 
     def generate(self, skill: str, n: int, rng: np.random.Generator) -> list[Example]:
         if skill not in self._specs:

@@ -12,7 +12,7 @@ from typing import Any, Protocol, runtime_checkable
 import networkx as nx
 import numpy as np
 
-from skills.errors import InvalidPlan
+from skills.errors import InvalidConfig, InvalidPlan, unknown_name_error
 
 
 @dataclass(frozen=True)
@@ -186,14 +186,31 @@ def verify_example(task: Task, example: Example) -> Verification:
     return verify(example)
 
 
+def prerequisite_edges(task: Task) -> list[tuple[str, str]]:
+    """The task's ``(prerequisite, skill)`` pairs (its optional ``prerequisites`` attribute), checked: both ends
+    are skills of the task and the pairs form no cycle."""
+    edges = [(str(a), str(b)) for a, b in getattr(task, "prerequisites", ())]
+    names = skill_names(task)
+    for edge in edges:
+        for end in edge:
+            if end not in names:
+                raise unknown_name_error(f"skill in the prerequisites of task {task.name!r}", end, names)
+    if not nx.is_directed_acyclic_graph(nx.DiGraph(edges)):
+        raise InvalidConfig(f"Expects the prerequisites of task {task.name!r} to form no cycle; actual {edges}.")
+    return edges
+
+
 def taxonomy(task: Task) -> nx.DiGraph:
-    """The skill taxonomy as a DiGraph: ``root -> category -> skill`` (a tree later work can deepen)."""
+    """The skill taxonomy as a DiGraph. ``relation="contains"`` edges form the tree ``root -> category -> skill``
+    (a tree later work can deepen); ``relation="prerequisite"`` edges go from a skill to the skills that build on
+    it (``add_carry -> add_3d_carry``), so teachers such as Skill-It can model transfer."""
     graph = nx.DiGraph()
     root = task.name
     graph.add_node(root, kind="root")
     for skill in task.skills:
         graph.add_node(skill.category, kind="category")
-        graph.add_edge(root, skill.category)
+        graph.add_edge(root, skill.category, relation="contains")
         graph.add_node(skill.name, kind="skill", description=skill.description)
-        graph.add_edge(skill.category, skill.name)
+        graph.add_edge(skill.category, skill.name, relation="contains")
+    graph.add_edges_from(prerequisite_edges(task), relation="prerequisite")
     return graph

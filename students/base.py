@@ -1,4 +1,4 @@
-"""The `Student` plug-in point."""
+"""The `Student` plug-in point, and the optional capabilities the environment uses when a student has them."""
 
 from __future__ import annotations
 
@@ -31,12 +31,28 @@ class Student(Protocol):
 
     def num_parameters(self) -> int: ...
 
+
+@runtime_checkable
+class InputCheckingStudent(Student, Protocol):
+    """A student that can say which inputs it cannot take. The environment calls :meth:`check_inputs` on every
+    teacher-written example and, at construction, on the task's held-out questions, so a task that does not fit
+    the student is refused before an episode starts. A student without it is trusted to handle any text."""
+
     def check_inputs(self, questions: Sequence[str], answers: Sequence[str] | None = None) -> list[str | None]:
         """For each question (with its answer, for training; without, for evaluation), why this student cannot
-        take it (characters its tokenizer cannot represent, longer than its context), or None when it can.
+        take it (characters its tokenizer cannot represent, longer than its context), or None when it can."""
+        ...
 
-        The environment calls it on every teacher-written example and, at construction, on the task's held-out
-        questions, so a task that does not fit the student is refused before an episode starts. A student
-        without this method is trusted to handle any text.
-        """
+
+@runtime_checkable
+class SnapshotStudent(Student, Protocol):
+    """A student with cheap in-memory copies of its training state, for lookahead (the oracle, tree search).
+    For a student without them the environment snapshots through ``save``/``load`` in a temporary directory."""
+
+    def snapshot(self) -> Any:
+        """An in-memory copy of everything training depends on."""
+        ...
+
+    def restore(self, snapshot: Any) -> None:
+        """Return to a :meth:`snapshot` exactly; the snapshot stays reusable."""
         ...

@@ -164,6 +164,22 @@ class HFStudent:
                 f"Optimizer state {str(optimizer)!r} does not match this student ({err})."
             ) from None
 
+    def snapshot(self) -> dict[str, Any]:
+        """An in-memory copy of everything training depends on (trainable weights, optimizer state): cheap
+        lookahead for the oracle and search teachers, without touching the disk."""
+        return {
+            "weights": {name: tensor.clone() for name, tensor in self._trainable_state().items()},
+            "optimizer": copy.deepcopy(self.optimizer.state_dict()),
+        }
+
+    def restore(self, snapshot: dict[str, Any]) -> None:
+        """Return to a :meth:`snapshot` exactly; the snapshot stays reusable (nothing aliases it)."""
+        params = dict(self.model.named_parameters())
+        with torch.no_grad():
+            for name, tensor in snapshot["weights"].items():
+                params[name].copy_(tensor)
+        self.optimizer.load_state_dict(copy.deepcopy(snapshot["optimizer"]))
+
     def export(self, directory: str | Path) -> None:
         """Save a standalone Hugging Face model directory (LoRA adapters merged) plus the tokenizer."""
         # Merge a copy: merging in place would strip the adapters from the live, still-training student.

@@ -74,12 +74,34 @@ def test_heldout_key_identifies_commuted_questions():
     assert TASK.heldout_key("5?7=") != TASK.heldout_key("7?5=")
 
 
-def test_taxonomy_is_a_tree_root_category_skill():
+def test_taxonomy_is_a_tree_root_category_skill_with_prerequisite_edges():
     graph = taxonomy(TASK)
+    tree = graph.edge_subgraph([e for e in graph.edges if graph.edges[e]["relation"] == "contains"])
     assert graph.nodes["arithmetic"]["kind"] == "root"
-    leaves = [n for n, d in graph.out_degree() if d == 0]
+    leaves = [n for n, d in tree.out_degree() if d == 0]
     assert sorted(leaves) == sorted(skill_names(TASK))
-    assert all(graph.in_degree(n) == 1 for n in graph if n != "arithmetic")
+    assert all(tree.in_degree(n) == 1 for n in tree if n != "arithmetic")
+    prerequisites = [e for e in graph.edges if graph.edges[e]["relation"] == "prerequisite"]
+    assert ("add_carry", "add_3d_carry") in prerequisites and ("sub_no_borrow", "sub_borrow") in prerequisites
+    # Only edges among the chosen skills, and a cycle is refused.
+    assert ArithmeticTask(["add_carry", "sum3"]).prerequisites == [("add_carry", "sum3")]
+
+
+def test_prerequisite_cycles_and_unknown_skills_are_refused():
+    from skills.errors import InvalidConfig
+    from skills.task import prerequisite_edges
+
+    class Cyclic(ArithmeticTask):
+        prerequisites = (("add_carry", "sum3"), ("sum3", "add_carry"))
+
+    with pytest.raises(InvalidConfig, match="no cycle"):
+        prerequisite_edges(Cyclic())
+
+    class Unknown(ArithmeticTask):
+        prerequisites = (("add_carry", "sum_3"),)
+
+    with pytest.raises(InvalidConfig, match="Did you mean 'sum3'"):
+        prerequisite_edges(Unknown())
 
 
 def test_at_least_eight_skills_and_unknown_names_suggest():

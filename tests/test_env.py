@@ -61,7 +61,7 @@ def test_test_split_never_reaches_observation_or_info(make_env):
         ({"sub_borrow": -1}, "non-negative"),
         ({"sub_borrow": 2.5}, "whole number"),
         ({"sub_borrow": 65}, "at most 64 examples"),
-        (np.full(8, 9), "at most 64 examples"),
+        (CountPlan(dict.fromkeys(["add_carry", "compare", "sum3", "mul_1d", "sub_borrow"], 13)), "at most 64 examples"),
         (np.zeros(5), r"shape \(8,\)"),
         (np.array([-1, 0, 0, 0, 0, 0, 0, 0]), "non-negative"),
         ("sub_borrow", "Expects a plan"),
@@ -104,9 +104,10 @@ def test_examples_plan_verifies_and_drops_heldout(make_env):
     assert [e.question for e in base.last_training_data] == ["123+456="]
 
 
-def test_array_dict_and_countplan_are_the_same_plan(make_env):
+def test_shares_dict_and_countplan_are_the_same_plan(make_env):
     results = []
-    for plan in (np.array([0, 0, 0, 0, 0, 32, 0, 0]), {"sub_borrow": 32}, CountPlan({"sub_borrow": 32})):
+    # A share array spends the whole step's budget: all of it on sub_borrow here.
+    for plan in (np.array([0, 0, 0, 0, 0, 0.7, 0, 0]), {"sub_borrow": 32}, CountPlan({"sub_borrow": 32})):
         env = make_env(steps=1, budget=32)
         env.reset(seed=1)
         env.step(plan)

@@ -173,9 +173,9 @@ def test_bad_out_and_seed_are_refused_before_anything_loads(tmp_path):
 
 
 def test_a_run_that_fails_before_its_first_checkpoint_leaves_nothing(tmp_path):
-    result = _cli("run", "--task", "rg:leg_counting", "--out", str(tmp_path / "long"))
+    result = _cli("run", "--task", "rg:leg_counting", "--out", str(tmp_path / "new" / "long"))
     assert result.returncode == 2 and "does not fit the student" in result.stdout
-    assert not (tmp_path / "long").exists()
+    assert not (tmp_path / "new").exists()  # nor the parent it created
     with pytest.raises(InvalidConfig, match="seed"):
         envgym.run_episode(None, UniformTeacher(), tmp_path / "neg", seed=-1)
     assert not (tmp_path / "neg").exists()
