@@ -1,17 +1,28 @@
 """Teachers: agents that read the student's observation and plan its training data."""
 
-from agents.base import Teacher, allocate
+from agents.base import Teacher, allocate, counts_plan
 from agents.baselines import ErrorProportionalTeacher, RandomTeacher, UniformTeacher
+from agents.doremi import DoReMiTeacher
+from agents.odm import ODMTeacher
+from agents.oracle import OracleTeacher
 from agents.registry import make_teacher, teacher_names
+from agents.skill_it import SkillItTeacher
 from agents.targeted import TargetedTeacher
+from agents.tscl import TSCLTeacher
 
 __all__ = [
+    "DoReMiTeacher",
     "ErrorProportionalTeacher",
+    "ODMTeacher",
+    "OracleTeacher",
     "RandomTeacher",
+    "SkillItTeacher",
+    "TSCLTeacher",
     "TargetedTeacher",
     "Teacher",
     "UniformTeacher",
     "allocate",
+    "counts_plan",
     "make_teacher",
     "teacher_names",
 ]

@@ -7,7 +7,7 @@ from typing import Any
 
 import numpy as np
 
-from agents.base import allocate
+from agents.base import counts_plan, skill_accuracy
 from skills.errors import InvalidConfig
 
 
@@ -15,12 +15,12 @@ class UniformTeacher:
     """Spends the step's budget equally over all skills.
 
     Example:
-        >>> UniformTeacher().act({"accuracy": [0.1, 0.9]}, {"budget_next": 10}).tolist()
-        [5, 5]
+        >>> UniformTeacher().act({"accuracy": [0.1, 0.9]}, {"skills": ["a", "b"], "budget_next": 10})
+        {'a': 5, 'b': 5}
     """
 
-    def act(self, observation: Mapping[str, Any], info: Mapping[str, Any]) -> np.ndarray:
-        return allocate(np.ones(len(observation["accuracy"])), int(info["budget_next"]))
+    def act(self, observation: Mapping[str, Any], info: Mapping[str, Any]) -> dict[str, int]:
+        return counts_plan(np.ones(len(info["skills"])), info)
 
 
 class RandomTeacher:
@@ -30,21 +30,25 @@ class RandomTeacher:
     def __init__(self, seed: int = 0) -> None:
         self.seed = seed
 
-    def act(self, observation: Mapping[str, Any], info: Mapping[str, Any]) -> np.ndarray:
+    def act(self, observation: Mapping[str, Any], info: Mapping[str, Any]) -> dict[str, int]:
         rng = np.random.default_rng([self.seed, int(observation["step"])])
-        shares = rng.dirichlet(np.ones(len(observation["accuracy"])))
-        return allocate(shares, int(info["budget_next"]))
+        return counts_plan(rng.dirichlet(np.ones(len(info["skills"]))), info)
 
 
 class ErrorProportionalTeacher:
     """Budget proportional to each skill's validation error rate, with a floor: the naive reading of
-    "target the weak skills". It ignores learnability and forgetting (see ``TargetedTeacher``)."""
+    "target the weak skills". It ignores learnability and forgetting (see ``TargetedTeacher``).
+
+    Example:
+        >>> ErrorProportionalTeacher().act({"accuracy": [1.0, 0.5]}, {"skills": ["a", "b"], "budget_next": 11})
+        {'a': 1, 'b': 10}
+    """
 
     def __init__(self, floor: float = 0.05) -> None:
         if not 0.0 <= floor <= 1.0:
             raise InvalidConfig(f"Expects 0 <= floor <= 1; actual {floor}.")
         self.floor = floor
 
-    def act(self, observation: Mapping[str, Any], info: Mapping[str, Any]) -> np.ndarray:
-        error = 1.0 - np.asarray(observation["accuracy"], dtype=np.float64)
-        return allocate(np.maximum(error, self.floor), int(info["budget_next"]))
+    def act(self, observation: Mapping[str, Any], info: Mapping[str, Any]) -> dict[str, int]:
+        error = 1.0 - skill_accuracy(observation, info)
+        return counts_plan(np.maximum(error, self.floor), info)

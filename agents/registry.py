@@ -1,4 +1,5 @@
-"""Teachers by name (``uniform``, ``random``, ``error-proportional``, ``targeted``) or ``module:Class``."""
+"""Teachers by name (``uniform``, ``random``, ``error-proportional``, ``targeted``, and the curriculum-learning zoo
+``tscl``, ``skill-it``, ``odm``, ``doremi``; the lookahead ``oracle``) or ``module:Class``."""
 
 from __future__ import annotations
 
@@ -10,7 +11,12 @@ from typing import Any
 
 from agents.base import Teacher
 from agents.baselines import ErrorProportionalTeacher, RandomTeacher, UniformTeacher
+from agents.doremi import DoReMiTeacher
+from agents.odm import ODMTeacher
+from agents.oracle import OracleTeacher
+from agents.skill_it import SkillItTeacher
 from agents.targeted import TargetedTeacher
+from agents.tscl import TSCLTeacher
 from skills.errors import InvalidConfig, unknown_name_error
 
 TEACHERS: dict[str, type] = {
@@ -18,6 +24,12 @@ TEACHERS: dict[str, type] = {
     "random": RandomTeacher,
     "error-proportional": ErrorProportionalTeacher,
     "targeted": TargetedTeacher,
+    "tscl": TSCLTeacher,
+    "skill-it": SkillItTeacher,
+    "odm": ODMTeacher,
+    "doremi": DoReMiTeacher,
+    # Not deployable: looks ahead in the environment itself (costs `candidates` extra trainings per step).
+    "oracle": OracleTeacher,
 }
 
 

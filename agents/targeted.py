@@ -7,7 +7,7 @@ from typing import Any
 
 import numpy as np
 
-from agents.base import allocate
+from agents.base import counts_plan, skill_accuracy
 from skills.errors import InvalidConfig
 
 
@@ -24,8 +24,8 @@ class TargetedTeacher:
 
     Example:
         >>> t = TargetedTeacher()
-        >>> plan = t.act({"accuracy": [0.95, 0.4, 0.0]}, {"budget_next": 100})
-        >>> int(plan[1]) > int(plan[0]) > int(plan[2])
+        >>> plan = t.act({"accuracy": [0.95, 0.4, 0.0]}, {"skills": ["known", "half", "new"], "budget_next": 100})
+        >>> plan["half"] > plan["known"] > plan["new"]
         True
     """
 
@@ -37,9 +37,8 @@ class TargetedTeacher:
         self.replay = replay
         self.epsilon = epsilon
 
-    def act(self, observation: Mapping[str, Any], info: Mapping[str, Any]) -> np.ndarray:
-        accuracy = np.asarray(observation["accuracy"], dtype=np.float64)
-        return allocate(self.shares(accuracy), int(info["budget_next"]))
+    def act(self, observation: Mapping[str, Any], info: Mapping[str, Any]) -> dict[str, int]:
+        return counts_plan(self.shares(skill_accuracy(observation, info)), info)
 
     def shares(self, accuracy: np.ndarray) -> np.ndarray:
         """The share of the budget for each skill (sums to 1)."""

@@ -17,8 +17,9 @@ class TwoWeakestTeacher:
         shares = np.full(len(accuracy), 0.5 / len(accuracy))
         learnable = [i for i in np.argsort(accuracy) if accuracy[i] > 0.05][:2]
         shares[learnable] += 0.5 / max(1, len(learnable))
-        # One whole, non-negative count per skill, summing to at most this step's budget.
-        return np.floor(shares * info["budget_next"]).astype(np.int64)
+        # Budget shares: the env normalises them and allocates this step's budget by largest remainder
+        # (return a {skill: count} dict instead for exact counts).
+        return shares
 
 
 if __name__ == "__main__":

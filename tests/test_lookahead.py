@@ -164,3 +164,19 @@ def test_the_oracle_runs_in_an_episode_and_reports_its_extra_training(tmp_path):
     assert report["teacher_state"] == {"extra_examples": 32, "trial_steps": 2}
     with pytest.raises(InvalidConfig, match="attach"):
         OracleTeacher().act({"accuracy": [0.5], "step": 0}, {"skills": ["a"], "budget_next": 1})
+
+
+def test_ppo_example_trains_a_teacher_policy_through_real_env_steps(monkeypatch):
+    pytest.importorskip("stable_baselines3")
+    from pathlib import Path
+
+    monkeypatch.chdir(Path(__file__).parents[1])
+    monkeypatch.syspath_prepend(str(Path(__file__).parents[1]))
+    from examples.ppo_teacher import train_ppo
+
+    model, env = train_ppo(timesteps=4, seed=0, n_val=5, n_test=5)
+    assert model.num_timesteps == 4  # PPO drove 4 real training steps of the student
+    obs, _ = env.reset(seed=1)
+    shares, _ = model.predict(obs, deterministic=True)
+    _, _, _, _, info = env.step(shares)
+    assert info["budget_spent"] == 64
