@@ -1,4 +1,4 @@
-"""The ``envgym`` command line: run, list, report, build-student."""
+"""The ``envgym`` command line: run, bench, leaderboard, list, report, build-student."""
 
 from __future__ import annotations
 
@@ -111,6 +111,49 @@ def _cmd_run(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_bench(args: argparse.Namespace) -> int:
+    from envgym.bench import DEFAULT_ENV, run_bench
+    from envgym.leaderboard import FILES, print_leaderboard
+
+    env_kwargs = {flag: getattr(args, flag) for flag in _ENV_KWARG_FLAGS if getattr(args, flag) is not None}
+    try:
+        result = run_bench(
+            args.teachers,
+            args.seeds,
+            args.out,
+            env_id=args.env or DEFAULT_ENV,
+            env_kwargs=env_kwargs,
+            jobs=args.jobs,
+            address=args.address,
+        )
+    except KeyboardInterrupt:
+        console.print(
+            "Interrupted. Run the same `envgym bench` command again to resume: finished episodes are skipped and "
+            "interrupted ones continue from their last checkpoint.",
+            soft_wrap=True,
+        )
+        return 130
+    print_leaderboard(result.leaderboard, console)
+    resumed = f", {result.resumed} resumed from a checkpoint" if result.resumed else ""
+    failed = f", [red]{len(result.failed)} failed[/red]" if result.failed else ""
+    console.print(
+        f"Ran {result.ran} of {result.planned} episodes{resumed}{failed}; skipped {result.skipped} already finished in "
+        f"{result.out}. Wall time {result.wall_seconds:.0f} s.",
+        soft_wrap=True,
+    )
+    console.print(f"Leaderboard: {', '.join(str(result.out / name) for name in FILES)}", soft_wrap=True)
+    return 1 if result.failed else 0  # scripts can tell a bench with failed episodes from a complete one
+
+
+def _cmd_leaderboard(args: argparse.Namespace) -> int:
+    from envgym.leaderboard import FILES, print_leaderboard, write_leaderboard
+
+    board = write_leaderboard(args.dir)
+    print_leaderboard(board, console)
+    console.print(f"Rebuilt {', '.join(str(Path(args.dir) / name) for name in FILES)}", soft_wrap=True)
+    return 0
+
+
 def _cmd_list(args: argparse.Namespace) -> int:
     import envgym
     from agents.registry import teacher_names
@@ -196,6 +239,34 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--out", default=None, help="Output directory (default: a fresh one under runs/).")
     run.add_argument("--resume", default=None, metavar="DIR", help="Continue an interrupted run.")
     run.set_defaults(func=_cmd_run)
+
+    bench = sub.add_parser(
+        "bench",
+        help="Run every (teacher, seed) episode of a grid on Ray and write a leaderboard (resumable).",
+        description="Each (teacher, seed) episode runs as a Ray task (one torch thread) into OUT/<teacher>/seed<k>/; "
+        "failed episodes are recorded, finished ones skipped on a re-run. Writes OUT/leaderboard.{md,json,png}.",
+    )
+    bench.add_argument(
+        "--teachers", required=True, help="Comma-separated teacher names or module:Class, e.g. uniform,targeted."
+    )
+    bench.add_argument("--seeds", required=True, help="Seeds: ranges and lists, e.g. 0-15 or 0,3,7.")
+    bench.add_argument("--out", required=True, help="Bench directory (re-use it to resume or extend a bench).")
+    bench.add_argument("--jobs", type=int, default=None, help="Episodes at once (local Ray CPUs; default: all cores).")
+    bench.add_argument(
+        "--address",
+        default=None,
+        help="An existing Ray cluster (e.g. HOST:6379) instead of a local one; --out must be a shared path.",
+    )
+    bench.add_argument("--env", default=None, help="Environment id (default: envgym/SkillList-v0).")
+    bench.add_argument("--task", default=None, help="Task name, e.g. arithmetic or rg:chain_sum,gcd.")
+    bench.add_argument("--steps", type=int, default=None, help="Teaching steps.")
+    bench.add_argument("--budget", type=int, default=None, help="Training examples per step.")
+    bench.add_argument("--mode", choices=["continual", "retrain"], default=None, help="Training mode.")
+    bench.set_defaults(func=_cmd_bench)
+
+    board = sub.add_parser("leaderboard", help="Rebuild a bench's leaderboard from its run directories.")
+    board.add_argument("dir", help="A bench directory (envgym bench --out).")
+    board.set_defaults(func=_cmd_leaderboard)
 
     lst = sub.add_parser("list", help="List environments, teachers, tasks and skills.")
     lst.set_defaults(func=_cmd_list)
