@@ -40,10 +40,19 @@ class DoReMiTeacher:
     * ``None`` (default): the student's own accuracy at step 0. This is DoReMi's fixed reference model taken to be
       the student before teaching, so only *forgetting* (a skill falling below where it started) is excess: a
       skill that is forgotten gets more data; while nothing is forgotten the plan stays uniform.
-    * a run directory (``str`` or path): a reference trajectory, read from its ``steps.jsonl`` (``"step"`` and
+    * a run directory (``str`` or path): a reference run, read from its ``steps.jsonl`` (``"step"`` and
       ``"val_accuracy"`` per line) plus step 0 from ``report.json``'s ``val_accuracy_start`` (or the checkpoint's)
-      when present. The excess is then measured against where the reference run was at the same step.
+      when present.
     * a list of per-step ``{skill: accuracy}`` dicts (entry ``k`` is step ``k``).
+
+    With a reference run, ``reference_point`` says which of its accuracies is ``err_ref``:
+
+    * ``"final"`` (default): where the reference run *ended*, as in DoReMi, whose reference model is fully trained
+      on the uniform mixture before the proxy starts. A skill on which the student is still behind where uniform
+      training ends up gets more data.
+    * ``"trajectory"``: where the reference run was at the same step. Beware: against the same seed's uniform run
+      in a deterministic environment this is a fixed point (the first plan is uniform, so the student *is* the
+      reference, so the excess stays 0 and every plan is uniform; measured: identical to uniform on 16 seeds).
 
     At a step the reference does not reach, its last step is used (before its first, its first).
 
@@ -61,7 +70,11 @@ class DoReMiTeacher:
         reference: str | os.PathLike[str] | Reference | None = None,
         eta: float = 1.0,
         smoothing: float = 1e-3,
+        reference_point: str = "final",
     ) -> None:
+        if reference_point not in ("final", "trajectory"):
+            raise InvalidConfig(f"Expects reference_point 'final' or 'trajectory'; actual {reference_point!r}.")
+        self.reference_point = reference_point
         if not (eta >= 0 and math.isfinite(eta)):
             raise InvalidConfig(f"Expects a finite eta >= 0; actual {eta!r}.")
         if not 0.0 <= smoothing <= 1.0:
@@ -105,11 +118,14 @@ class DoReMiTeacher:
         return counts_plan(np.asarray(self._weights), info)
 
     def reference_accuracy(self, step: int, skills: Sequence[str]) -> np.ndarray:
-        """The reference's per-skill accuracy at ``step``."""
+        """The reference's per-skill accuracy used at ``step`` (its final one, or the same step's)."""
         if self.reference is None:
             return np.asarray(self._start)
-        earlier = [entry for at, entry in self.reference if at <= step]
-        entry = earlier[-1] if earlier else self.reference[0][1]
+        if self.reference_point == "final":
+            entry = self.reference[-1][1]
+        else:
+            earlier = [entry for at, entry in self.reference if at <= step]
+            entry = earlier[-1] if earlier else self.reference[0][1]
         missing = [skill for skill in skills if skill not in entry]
         if missing:
             raise InvalidConfig(

@@ -233,7 +233,7 @@ def _doremi_by_hand():
 
 
 def test_doremi_excess_error_update_by_hand():
-    teacher = DoReMiTeacher(reference=REFERENCE)  # eta = 1, c = 1e-3
+    teacher = DoReMiTeacher(reference=REFERENCE, reference_point="trajectory")  # eta = 1, c = 1e-3
     plans = run(teacher, [[0.5, 0.25, 0.5], [0.5, 0.5, 0.75]], budget=1000)
     alpha0, alpha1 = _doremi_by_hand()
     # alpha_0 = 0.999 * (1, e^.25, 1) / (2 + e^.25) + 0.001 / 3
@@ -246,6 +246,16 @@ def test_doremi_excess_error_update_by_hand():
     # Beyond the reference's last step its last entry is used: the student now matches it, no excess.
     teacher.act(obs(2, [0.75, 0.5, 0.5]), info(1000))
     assert teacher.weights == pytest.approx(0.999 * alpha1 + 0.001 / 3)
+
+
+def test_doremi_final_reference_point_is_where_the_reference_run_ended():
+    teacher = DoReMiTeacher(reference=REFERENCE)  # the default reference_point="final": REFERENCE[-1] every step
+    final = np.asarray([REFERENCE[-1][s] for s in "abc"])
+    run(teacher, [[0.5, 0.25, 0.5]], budget=1000)
+    excess = np.maximum(final - np.asarray([0.5, 0.25, 0.5]), 0.0)
+    assert teacher.weights == pytest.approx(0.999 * normalised(np.exp(excess)) + 0.001 / 3)
+    with pytest.raises(InvalidConfig, match="reference_point"):
+        DoReMiTeacher(reference=REFERENCE, reference_point="start")
 
 
 def test_doremi_default_reference_is_the_student_at_step_0():
