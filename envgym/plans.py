@@ -150,11 +150,16 @@ def _example(item: Any, index: int, skills: Sequence[str]) -> Example:
     return Example(question, answer, skill, dict(metadata))
 
 
+def _example_list(items: Any, what: str) -> Sequence[Any]:
+    """``items`` if it is a list-like of examples (a string or a dict is not), else :class:`InvalidPlan`."""
+    if isinstance(items, (str, bytes, Mapping)) or not isinstance(items, Sequence):
+        raise InvalidPlan(f"Expects {what} to be a list of examples; actual {_describe(items)}.")
+    return items
+
+
 def validate_examples(items: Any, skills: Sequence[str]) -> list[Example]:
     """Untrusted examples as clean :class:`Example` objects with known skills, or :class:`InvalidPlan` by index."""
-    if isinstance(items, (str, bytes, Mapping)) or not isinstance(items, Sequence):
-        raise InvalidPlan(f"Expects a list of examples; actual {_describe(items)}.")
-    return [_example(item, index, skills) for index, item in enumerate(items)]
+    return [_example(item, index, skills) for index, item in enumerate(_example_list(items, "the examples"))]
 
 
 def plan_size(plan: Any) -> int:
@@ -190,9 +195,7 @@ def _structure(action: Any, skills: Sequence[str], kinds: Sequence[str], allowed
             )
         return _counts_from_mapping(action.counts, skills)
     if isinstance(action, ExamplesPlan):
-        items = action.examples
-        if isinstance(items, (str, bytes, Mapping)) or not isinstance(items, Sequence):
-            raise InvalidPlan(f"Expects ExamplesPlan.examples to be a list of examples; actual {_describe(items)}.")
+        _example_list(action.examples, "ExamplesPlan.examples")  # plan_size needs its len() next
         return action
     if isinstance(action, Mapping):
         return _counts_from_mapping(action, skills)
