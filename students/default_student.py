@@ -1,10 +1,10 @@
 """The built-in default student: a ~1M-parameter character-level Llama pre-trained locally on a base curriculum.
 
 No model hub is reachable, so the default student is made here, deterministically from a seed: a
-character tokenizer, a tiny Llama, and a base curriculum that masters some arithmetic skills and only
-glimpses the others, so every episode starts with a real skill gap. The weights of the default configuration
-ship in ``students/weights/default`` (built by ``envgym build-student --ship``; ``--check`` rebuilds and
-compares); any other configuration is built on first use and cached under ``$ENVGYM_HOME``.
+character tokenizer, a tiny Llama, and a base curriculum that leaves it part-way through learning arithmetic:
+every episode starts with skills it half knows, skills it barely knows, and room to learn. The weights of the
+default configuration ship in ``students/weights/default`` (built by ``envgym build-student --ship``;
+``--check`` rebuilds and compares); any other configuration is built on first use and cached under ``$ENVGYM_HOME``.
 """
 
 from __future__ import annotations
@@ -16,21 +16,35 @@ import os
 import tempfile
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
 from transformers import LlamaConfig, LlamaForCausalLM
 
 from skills.arithmetic import ArithmeticTask
+from skills.errors import InvalidConfig, config_from_dict
 from skills.splits import TaskSplits, TrainingPool
+from skills.storage import replace_dir_atomic
 from students.char_tokenizer import build_char_tokenizer
-from students.training import PromptCompletion, train_on_pairs
+from students.training import PromptCompletion, format_completion, format_prompt, train_on_pairs
 
 SHIPPED_DIR = Path(__file__).parent / "weights" / "default"
 BUILD_FILE = "envgym_build.json"
 
-MASTERED = ("add_no_carry", "add_carry", "sub_no_borrow", "compare")
-GLIMPSED = ("add_3d_carry", "sum3", "sub_borrow", "mul_1d")
+# The base curriculum: share of pre-training examples per skill. Pre-training stops at a constant learning rate,
+# like a checkpoint taken mid-way through pre-training: the easy skills are partly learned and still moving, the
+# hard ones barely started, so the right data moves the student within one episode (see README, "The default").
+SKILL_SHARES = (
+    ("add_no_carry", 0.15),
+    ("add_carry", 0.16),
+    ("add_3d_carry", 0.10),
+    ("sum3", 0.14),
+    ("sub_no_borrow", 0.15),
+    ("sub_borrow", 0.10),
+    ("compare", 0.10),
+    ("mul_1d", 0.10),
+)
 
 
 @dataclass(frozen=True)
@@ -42,20 +56,37 @@ class DefaultStudentConfig:
     intermediate_size: int = field(default=512, metadata={"help": "Llama MLP width."})
     num_layers: int = field(default=4, metadata={"help": "Llama decoder layers."})
     num_heads: int = field(default=4, metadata={"help": "Attention heads."})
-    mastered_skills: tuple[str, ...] = field(
-        default=MASTERED, metadata={"help": "Skills the base curriculum teaches thoroughly."}
+    skill_shares: tuple[tuple[str, float], ...] = field(
+        default=SKILL_SHARES,
+        metadata={"help": "(skill, share) pairs: the share of pre-training examples drawn from each skill."},
     )
-    glimpsed_skills: tuple[str, ...] = field(
-        default=GLIMPSED, metadata={"help": "Skills the base curriculum only glimpses (weak at start)."}
-    )
-    glimpse_share: float = field(
-        default=0.03, metadata={"help": "Share of curriculum examples drawn from the glimpsed skills."}
-    )
-    steps: int = field(default=3000, metadata={"help": "Optimizer steps of base pre-training."})
+    steps: int = field(default=1000, metadata={"help": "Optimizer steps of base pre-training."})
     batch_size: int = field(default=64, metadata={"help": "Pre-training batch size."})
-    peak_lr: float = field(default=2e-3, metadata={"help": "Peak learning rate (linear warmup, cosine decay)."})
-    final_lr: float = field(default=2e-4, metadata={"help": "Learning rate at the end of the cosine."})
+    peak_lr: float = field(default=1e-3, metadata={"help": "Peak learning rate (linear warmup, cosine decay)."})
+    final_lr: float = field(
+        default=1e-3,
+        metadata={"help": "Learning rate at the end of the cosine; equal to peak_lr: a mid-training checkpoint."},
+    )
     warmup_steps: int = field(default=100, metadata={"help": "Linear warmup steps."})
+
+    def __post_init__(self) -> None:
+        names = {skill.name for skill in ArithmeticTask().skills}
+        for pair in self.skill_shares:
+            if len(pair) != 2 or pair[0] not in names or not isinstance(pair[1], (int, float)) or pair[1] < 0:
+                raise InvalidConfig(
+                    f"Expects skill_shares as (skill, share >= 0) pairs with skills of {sorted(names)}; "
+                    f"actual {pair!r}."
+                )
+        if not sum(share for _, share in self.skill_shares) > 0:
+            raise InvalidConfig(f"Expects skill_shares with a positive total; actual {self.skill_shares!r}.")
+
+    @classmethod
+    def from_dict(cls, values: dict[str, Any]) -> DefaultStudentConfig:
+        """The config saved in ``envgym_build.json`` (JSON lists back to tuples)."""
+        values = dict(values)
+        if "skill_shares" in values:
+            values["skill_shares"] = tuple((skill, share) for skill, share in values["skill_shares"])
+        return config_from_dict(cls, values, "DefaultStudentConfig field")
 
     def fingerprint(self) -> str:
         return hashlib.sha256(json.dumps(asdict(self), sort_keys=True).encode()).hexdigest()[:12]
@@ -71,18 +102,12 @@ def _curriculum(config: DefaultStudentConfig) -> list[PromptCompletion]:
     pool = TrainingPool(TaskSplits.build(task, n_val=1, n_test=1, split_seed=0))
     rng = np.random.default_rng([config.seed, 1])
     total = config.steps * config.batch_size
-    n_glimpsed = round(total * config.glimpse_share)
-    counts = dict.fromkeys(config.mastered_skills, (total - n_glimpsed) // len(config.mastered_skills))
-    counts.update(dict.fromkeys(config.glimpsed_skills, n_glimpsed // max(1, len(config.glimpsed_skills))))
+    weight = sum(share for _, share in config.skill_shares)
+    counts = {skill: round(total * share / weight) for skill, share in config.skill_shares}
     tokenizer = build_char_tokenizer()
     examples = pool.sample_plan(counts, rng)
     return [
-        PromptCompletion(
-            tokenizer.apply_chat_template(
-                [{"role": "user", "content": ex.question}], add_generation_prompt=True, tokenize=False
-            ),
-            ex.answer + tokenizer.eos_token,
-        )
+        PromptCompletion(format_prompt(tokenizer, ex.question), format_completion(tokenizer, ex.answer))
         for ex in examples
     ]
 
@@ -159,6 +184,6 @@ def default_student_dir(config: DefaultStudentConfig | None = None, *, progress:
     target.parent.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(dir=target.parent, prefix=".building-") as tmp:
         build_default_student(config, tmp, progress=progress)
-        os.replace(tmp, target)  # atomic: a killed build never leaves a half-written student behind
+        replace_dir_atomic(Path(tmp), target)  # a killed build never leaves a half-written student behind
         Path(tmp).mkdir()  # TemporaryDirectory's cleanup expects the path to exist
     return target

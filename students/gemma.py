@@ -34,10 +34,10 @@ With the environment::
 
 from __future__ import annotations
 
-import os
 import tempfile
 from pathlib import Path
 
+from skills.storage import replace_dir_atomic
 from students.default_student import envgym_home
 from students.hf_student import detach_gguf_quantizer
 
@@ -96,7 +96,7 @@ def gemma_student_dir(*, cache_dir: str | Path | None = None) -> Path:
         built = Path(tmp) / "model"
         _build(Path(tmp), built)
         try:
-            os.replace(built, target)
+            replace_dir_atomic(built, target)
         except OSError:
             if not _is_complete(target):  # not a concurrent build that finished first
                 raise

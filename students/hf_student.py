@@ -7,6 +7,7 @@ import math
 import os
 import time
 from collections.abc import Sequence
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -18,7 +19,7 @@ from transformers.utils import logging as hf_logging
 from skills.errors import DamagedCheckpoint, InvalidConfig, InvalidPlan
 from skills.task import Example
 from students.hf_student_config import HFStudentConfig
-from students.training import PromptCompletion, train_on_pairs
+from students.training import PromptCompletion, format_completion, format_prompt, train_on_pairs
 
 _WEIGHTS = "student_weights.safetensors"
 _OPTIMIZER = "optimizer.pt"
@@ -192,15 +193,10 @@ class HFStudent:
 
     # -- formatting ------------------------------------------------------------------------------------
     def format_prompt(self, question: str) -> str:
-        if self.tokenizer.chat_template:
-            return self.tokenizer.apply_chat_template(
-                [{"role": "user", "content": question}], add_generation_prompt=True, tokenize=False
-            )
-        return self.config.prompt_template.format(question=question)
+        return format_prompt(self.tokenizer, question, self.config.prompt_template)
 
     def format_completion(self, answer: str) -> str:
-        separator = "" if self.tokenizer.chat_template else " "
-        return f"{separator}{answer}{self.tokenizer.eos_token}"
+        return format_completion(self.tokenizer, answer)
 
     def check_inputs(self, questions: Sequence[str], answers: Sequence[str] | None = None) -> list[str | None]:
         """Why each question (+ answer) cannot be given to this student, or None: unknown characters, or more
@@ -264,16 +260,22 @@ class HFStudent:
                     part = [pairs[i] for i in order[k : k + chunk].tolist()]
                     runs.append((part, 1, (seed + 7919 * (epoch * len(pairs) + k)) % 2**32))
         losses = []
+        total_steps = sum(math.ceil(len(part) / self.config.batch_size) * epochs for part, epochs, _ in runs)
+        steps_done = 0
         for part, epochs, run_seed in runs:
             if not part:
                 continue
-            constant = torch.optim.lr_scheduler.LambdaLR(self.optimizer, lambda _: 1.0)
+            # One schedule spans the whole call, across chunks: each chunk's scheduler starts where the last ended.
+            scheduler = torch.optim.lr_scheduler.LambdaLR(
+                self.optimizer, partial(self._lr_factor, offset=steps_done, total=total_steps)
+            )
+            steps_done += math.ceil(len(part) / self.config.batch_size) * epochs
             loss = train_on_pairs(
                 self.model,
                 self.tokenizer,
                 part,
                 optimizer=self.optimizer,
-                scheduler=constant,
+                scheduler=scheduler,
                 batch_size=self.config.batch_size,
                 epochs=epochs,
                 max_length=self.config.max_length,
@@ -286,6 +288,16 @@ class HFStudent:
             "examples": len(pairs),
             "seconds": time.perf_counter() - start,
         }
+
+    def _lr_factor(self, step: int, *, offset: int, total: int) -> float:
+        """Multiplier of the peak learning rate at optimizer step ``offset + step`` of a ``total``-step call."""
+        if self.config.lr_schedule == "constant":
+            return 1.0
+        step += offset
+        warmup = int(self.config.warmup_ratio * total)
+        if step < warmup:
+            return (step + 1) / warmup
+        return max(0.0, (total - step) / max(1, total - warmup))
 
     @torch.no_grad()
     def answer(self, questions: Sequence[str]) -> list[str]:

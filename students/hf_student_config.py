@@ -7,13 +7,33 @@ from typing import Any
 
 from skills.errors import InvalidConfig, config_from_dict
 
+LR_SCHEDULES = ("constant", "linear")
+
 
 @dataclass
 class HFStudentConfig:
     """How an :class:`~students.HFStudent` trains and answers. Every field has a safe default for the
     tiny built-in student on a CPU."""
 
-    learning_rate: float = field(default=5e-4, metadata={"help": "AdamW learning rate, constant across the episode."})
+    learning_rate: float = field(
+        default=1e-3,
+        metadata={
+            "help": "AdamW peak learning rate of each training call. 1e-3 suits the built-in tiny student and LoRA "
+            "adapters; full fine-tuning of a pretrained model wants ~1e-5 to 1e-4."
+        },
+    )
+    lr_schedule: str = field(
+        default="linear",
+        metadata={
+            "help": "Learning rate within one training call (one teaching step): 'constant', or 'linear' (warm up "
+            "over warmup_ratio of the call's optimizer steps, then decay linearly to 0, as TRL's default does). "
+            "'linear' lets every step's training settle, so the next evaluation measures the data, not where "
+            "the optimizer happened to stop."
+        },
+    )
+    warmup_ratio: float = field(
+        default=0.1, metadata={"help": "Share of a call's optimizer steps spent warming up ('linear' schedule)."}
+    )
     weight_decay: float = field(default=0.0, metadata={"help": "AdamW weight decay."})
     batch_size: int = field(default=64, metadata={"help": "Training micro-batch size."})
     epochs: int = field(default=2, metadata={"help": "Passes over each step's training data."})
@@ -65,6 +85,12 @@ class HFStudentConfig:
                 raise InvalidConfig(f"Expects HFStudentConfig.{name} to be an integer >= 1; actual {value!r}.")
         if not isinstance(self.learning_rate, (int, float)) or not self.learning_rate > 0:
             raise InvalidConfig(f"Expects HFStudentConfig.learning_rate > 0; actual {self.learning_rate!r}.")
+        if self.lr_schedule not in LR_SCHEDULES:
+            raise InvalidConfig(
+                f"Expects HFStudentConfig.lr_schedule to be one of {LR_SCHEDULES}; actual {self.lr_schedule!r}."
+            )
+        if not isinstance(self.warmup_ratio, (int, float)) or not 0.0 <= self.warmup_ratio < 1.0:
+            raise InvalidConfig(f"Expects 0 <= HFStudentConfig.warmup_ratio < 1; actual {self.warmup_ratio!r}.")
         if not isinstance(self.num_threads, int) or self.num_threads < 0:
             raise InvalidConfig(
                 f"Expects HFStudentConfig.num_threads >= 0 (0 = automatic); actual {self.num_threads!r}."

@@ -71,6 +71,25 @@ class _PadCollator:
         return {"input_ids": ids, "labels": labels, "attention_mask": mask}
 
 
+DEFAULT_PROMPT_TEMPLATE = "Question: {question}\nAnswer:"
+
+
+def format_prompt(tokenizer: PreTrainedTokenizerBase, question: str, template: str = DEFAULT_PROMPT_TEMPLATE) -> str:
+    """The prompt a student is trained and queried with: the tokenizer's chat template when it has one (a user
+    turn and the generation prompt), else ``template``. The one definition, so training and answering agree."""
+    if tokenizer.chat_template:
+        return tokenizer.apply_chat_template(
+            [{"role": "user", "content": question}], add_generation_prompt=True, tokenize=False
+        )
+    return template.format(question=question)
+
+
+def format_completion(tokenizer: PreTrainedTokenizerBase, answer: str) -> str:
+    """The training target after :func:`format_prompt`: the answer and EOS (after a space for a plain template)."""
+    separator = "" if tokenizer.chat_template else " "
+    return f"{separator}{answer}{tokenizer.eos_token}"
+
+
 def train_on_pairs(
     model: PreTrainedModel,
     tokenizer: PreTrainedTokenizerBase,

@@ -5,6 +5,7 @@ import pytest
 import torch
 
 from skills import ArithmeticTask
+from skills.errors import InvalidConfig
 from students import DefaultStudentConfig, HFStudent, HFStudentConfig, build_default_student, default_student_dir
 
 TINY = DefaultStudentConfig(steps=40, warmup_steps=5)
@@ -30,20 +31,54 @@ def test_build_is_deterministic_per_seed_and_cached(tmp_path, tiny_dir):
     assert default_student_dir(TINY) == tiny_dir  # second call reuses the cache
 
 
-def test_shipped_default_student_matches_default_config_and_has_a_skill_gap(default_dir):
-    from students.default_student import MASTERED, SHIPPED_DIR
+def test_shipped_default_student_matches_default_config_and_starts_part_way(default_dir):
+    from students.default_student import SHIPPED_DIR
 
     assert default_dir == SHIPPED_DIR
     student = HFStudent(default_dir)
     assert 1_000_000 <= student.num_parameters() <= 4_000_000
     rng = np.random.default_rng(0)
     accuracy = {}
-    for skill in ("add_no_carry", "compare", "sub_borrow", "mul_1d"):
-        examples = TASK.generate(skill, 100, rng)
+    for skill in ("add_no_carry", "sub_no_borrow", "compare", "sub_borrow", "mul_1d"):
+        examples = TASK.generate(skill, 200, rng)
         answers = student.answer([e.question for e in examples])
         accuracy[skill] = np.mean([TASK.score(e, a) for e, a in zip(examples, answers, strict=True)])
-    assert min(accuracy[s] for s in ("add_no_carry", "compare") if s in MASTERED) > 0.8
-    assert max(accuracy["sub_borrow"], accuracy["mul_1d"]) < 0.6
+    # A mid-training checkpoint: easy skills part-way (room to learn), comparison learned, the hard ones barely.
+    assert 0.15 < accuracy["add_no_carry"] < 0.75 and 0.15 < accuracy["sub_no_borrow"] < 0.75
+    assert accuracy["compare"] > 0.8
+    assert max(accuracy["sub_borrow"], accuracy["mul_1d"]) < 0.4
+
+
+def test_default_student_config_refuses_bad_skill_shares_and_round_trips_its_saved_form():
+    import json
+    from dataclasses import asdict
+
+    with pytest.raises(InvalidConfig, match="Expects skill_shares"):
+        DefaultStudentConfig(skill_shares=(("add_carr", 1.0),))
+    with pytest.raises(InvalidConfig, match="positive total"):
+        DefaultStudentConfig(skill_shares=(("add_carry", 0.0),))
+    config = DefaultStudentConfig(skill_shares=(("add_carry", 0.5), ("compare", 0.5)), steps=7)
+    saved = json.loads(json.dumps(asdict(config)))
+    assert DefaultStudentConfig.from_dict(saved) == config
+    with pytest.raises(InvalidConfig, match="Did you mean 'steps'"):
+        DefaultStudentConfig.from_dict({**saved, "stepz": 1})
+
+
+def test_linear_schedule_warms_up_then_decays_to_zero_across_chunks(tiny_dir):
+    student = HFStudent(tiny_dir, HFStudentConfig(lr_schedule="linear", warmup_ratio=0.25))
+    factors = [student._lr_factor(k, offset=0, total=8) for k in range(9)]
+    assert factors == pytest.approx([0.5, 1.0, 1.0, 5 / 6, 4 / 6, 3 / 6, 2 / 6, 1 / 6, 0.0])
+    assert student._lr_factor(1, offset=3, total=8) == pytest.approx(4 / 6)  # a later chunk continues the schedule
+    constant = HFStudent(tiny_dir, HFStudentConfig(lr_schedule="constant"))
+    assert constant._lr_factor(5, offset=0, total=8) == 1.0
+    # A chunked call (3 chunks of 16) ends where one schedule over all its steps ends: at zero.
+    chunked = HFStudent(tiny_dir, HFStudentConfig(train_chunk_size=16, batch_size=8, learning_rate=1e-3))
+    chunked.train(TASK.generate("add_carry", 40, np.random.default_rng(0)), seed=0)
+    assert chunked.optimizer.param_groups[0]["lr"] == 0.0
+    with pytest.raises(InvalidConfig, match="lr_schedule"):
+        HFStudentConfig(lr_schedule="cosine")
+    with pytest.raises(InvalidConfig, match="warmup_ratio"):
+        HFStudentConfig(warmup_ratio=1.0)
 
 
 def test_batched_answers_equal_one_at_a_time(tiny_dir):
