@@ -13,6 +13,7 @@ from agents.base import Teacher
 from agents.baselines import ErrorProportionalTeacher, RandomTeacher, UniformTeacher
 from agents.doremi import DoReMiTeacher
 from agents.odm import ODMTeacher
+from agents.open_ended import ErrorAugmentTeacher, RandomExamplesTeacher
 from agents.oracle import OracleTeacher
 from agents.skill_it import SkillItTeacher
 from agents.targeted import TargetedTeacher
@@ -30,7 +31,26 @@ TEACHERS: dict[str, type] = {
     "doremi": DoReMiTeacher,
     # Not deployable: looks ahead in the environment itself (costs `candidates` extra trainings per step).
     "oracle": OracleTeacher,
+    "error-augment": ErrorAugmentTeacher,
+    "random-examples": RandomExamplesTeacher,
 }
+# Which environments each built-in teacher's plans fit: skill-list teachers return {skill: count}, open-ended ones
+# lists of examples.
+_OPEN_ENDED = ("error-augment", "random-examples")
+TEACHER_ENVS: dict[str, tuple[str, ...]] = {
+    name: ("envgym/OpenEnded-v0",) if name in _OPEN_ENDED else ("envgym/SkillList-v0",) for name in TEACHERS
+}
+
+
+def check_teacher_fits(spec: str, env_id: str) -> None:
+    """Refuse a built-in teacher whose plans the environment cannot take (``module:Class`` is the user's call)."""
+    if spec not in TEACHER_ENVS or env_id in TEACHER_ENVS[spec]:
+        return
+    fitting = [name for name, envs in TEACHER_ENVS.items() if env_id in envs]
+    raise InvalidConfig(
+        f"Teacher {spec!r} plans for {', '.join(TEACHER_ENVS[spec])}, not {env_id}. "
+        f"Teachers for {env_id}: {', '.join(fitting) or 'none built in'} (or your own module:Class)."
+    )
 
 
 def teacher_names() -> list[str]:

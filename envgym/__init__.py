@@ -3,6 +3,10 @@
 Importing ``envgym`` registers its environments with Gymnasium (``gym.make("envgym/SkillList-v0")``).
 """
 
+from envgym.core import TeachingEnv
+from envgym.env_checker import check_teaching_env
+from envgym.open_ended_config import OpenEndedConfig
+from envgym.open_ended_env import DataRequest, OpenEndedEnv
 from envgym.plans import CountPlan, ExamplesPlan
 from envgym.registration import ENV_IDS, register_envs
 from envgym.runner import run_episode
@@ -14,8 +18,13 @@ register_envs()
 __all__ = [
     "ENV_IDS",
     "CountPlan",
+    "DataRequest",
     "ExamplesPlan",
+    "OpenEndedConfig",
+    "OpenEndedEnv",
     "SkillListConfig",
     "SkillListEnv",
+    "TeachingEnv",
+    "check_teaching_env",
     "run_episode",
 ]

@@ -38,6 +38,7 @@ from typing import Any
 
 from tqdm.auto import tqdm
 
+from envgym.core import resolved_env_kwargs
 from envgym.files import acquire_run_lock, dumps, read_json, write_text_atomic
 from envgym.leaderboard import BASELINE, BENCH_FILE, ERROR_FILE, write_leaderboard
 from skills.errors import InvalidConfig, InvalidRunDirectory, unknown_name_error
@@ -330,7 +331,7 @@ def _check_env(env_id: str, env_kwargs: Mapping[str, Any]) -> dict[str, Any]:
         raise unknown_name_error("environment", env_id, sorted(k for k in gym.registry if k.startswith("envgym/")))
     env = gym.make(env_id, **env_kwargs)
     try:
-        return json.loads(dumps(dict(env.spec.kwargs) if env.spec else dict(env_kwargs)))
+        return json.loads(dumps(env.unwrapped.config_kwargs()[0]))
     finally:
         env.close()
 
@@ -341,7 +342,7 @@ def _merged_bench_file(out: Path, teachers: list[str], seeds: list[int], env_id:
     bench = {"env_id": env_id, "env_kwargs": saved, "teachers": [], "seeds": []}
     if path.is_file():
         old = read_json(path, "Bench file", f" Move it away to start a new bench in {str(out)!r}.")
-        if (old.get("env_id"), old.get("env_kwargs")) != (env_id, saved):
+        if old.get("env_id") != env_id or resolved_env_kwargs(env_id, old.get("env_kwargs") or {}) != saved:
             raise InvalidConfig(
                 f"Expects the environment of the bench already in {str(out)!r} ({old.get('env_id')} with "
                 f"{dumps(old.get('env_kwargs'))}); actual {env_id} with {dumps(saved)}. Give the same --env/--task/"

@@ -28,8 +28,60 @@ def _make_env(env_id: str, kwargs: dict[str, Any]) -> Any:
 
 # Flags of `envgym run` that define an episode, and where a saved run keeps each one (config.json).
 _EPISODE_FLAGS = {"env": "env_id", "teacher": "teacher", "seed": "seed"}
-_ENV_KWARG_FLAGS = ("task", "steps", "budget", "mode")
-_RUN_DEFAULTS = {"env": "envgym/SkillList-v0", "teacher": "targeted", "seed": 0}
+_RUN_DEFAULTS = {"env": "envgym/SkillList-v0", "seed": 0}
+# Each environment's best shipped teacher, the default of `envgym run --env ID`.
+_DEFAULT_TEACHERS = {"envgym/SkillList-v0": "targeted", "envgym/OpenEnded-v0": "error-augment"}
+# Env config fields that are not flags of their own: the episode seed is --seed, the student's config is the
+# --student-* flags.
+_ENV_SKIP = ("student_config", "seed")
+_STUDENT_PREFIX = "student-"
+
+
+def _config_classes() -> tuple[type, type]:
+    # OpenEndedConfig holds every SkillListConfig field and its own: one set of flags for all envs (an env
+    # refuses, with a did-you-mean, a field it does not have).
+    from envgym.open_ended_config import OpenEndedConfig
+    from students.hf_student_config import HFStudentConfig
+
+    return OpenEndedConfig, HFStudentConfig
+
+
+def _given_env_kwargs(args: argparse.Namespace) -> tuple[dict[str, Any], dict[str, Any]]:
+    """(env fields, student-config fields) given as flags."""
+    from envgym.config_flags import given_fields
+
+    env_class, student_class = _config_classes()
+    return (
+        given_fields(args, env_class, skip=_ENV_SKIP),
+        given_fields(args, student_class, prefix=_STUDENT_PREFIX),
+    )
+
+
+def _env_kwargs(args: argparse.Namespace, base: dict[str, Any] | None = None) -> dict[str, Any]:
+    """``base`` (a loaded config's env_kwargs) overridden by the flags given."""
+    env_given, student_given = _given_env_kwargs(args)
+    kwargs = {**(base or {}), **env_given}
+    if student_given:
+        kwargs["student_config"] = {**(kwargs.get("student_config") or {}), **student_given}
+    return kwargs
+
+
+def _load_config_file(path: str) -> dict[str, Any]:
+    from envgym.error import InvalidConfig
+    from envgym.files import read_json
+
+    config = read_json(Path(path), "Config file")
+    if not isinstance(config, dict) or not isinstance(config.get("env_kwargs", {}), dict):
+        raise InvalidConfig(
+            f"Expects --config to name a run's config.json (an object with env_kwargs, and optionally env_id, "
+            f"teacher and seed); actual {str(path)!r} holds {type(config).__name__}."
+        )
+    if config.get("objects"):
+        raise InvalidConfig(
+            f"Expects a config that a command line can rebuild; {str(path)!r} was made with Python objects for "
+            f"{sorted(config['objects'])}."
+        )
+    return config
 
 
 def _resume_conflicts(args: argparse.Namespace, config: dict[str, Any]) -> list[str]:
@@ -40,18 +92,22 @@ def _resume_conflicts(args: argparse.Namespace, config: dict[str, Any]) -> list[
         if given is not None and given != config.get(key):
             conflicts.append(f"--{flag} {given} (the run has {config.get(key)!r})")
     saved = config.get("env_kwargs", {})
-    for flag in _ENV_KWARG_FLAGS:
-        given = getattr(args, flag)
-        if given is not None and given != saved.get(flag):
-            have = repr(saved[flag]) if flag in saved else "the environment's default"
-            conflicts.append(f"--{flag} {given} (the run has {have})")
+    env_given, student_given = _given_env_kwargs(args)
+    saved_student = saved.get("student_config") or {}
+    for prefix, given_values, saved_values in (("", env_given, saved), (_STUDENT_PREFIX, student_given, saved_student)):
+        for name, given in given_values.items():
+            if given != saved_values.get(name):
+                have = repr(saved_values[name]) if name in saved_values else "the default"
+                conflicts.append(f"--{prefix}{name.replace('_', '-')} {given} (the run has {have})")
+    if args.config is not None:
+        conflicts.append(f"--config {args.config} (a resumed run keeps its own config.json)")
     if args.out is not None and Path(args.out).resolve() != Path(args.resume).resolve():
         conflicts.append(f"--out {args.out} (resuming writes to {args.resume})")
     return conflicts
 
 
 def _cmd_run(args: argparse.Namespace) -> int:
-    from agents.registry import make_teacher
+    from agents.registry import check_teacher_fits, make_teacher
     from envgym.error import InvalidConfig
     from envgym.files import acquire_run_lock, read_json
     from envgym.report import print_report
@@ -64,6 +120,12 @@ def _cmd_run(args: argparse.Namespace) -> int:
         config = read_json(out / "config.json", "Run configuration")
         if not isinstance(config, dict) or not {"env_id", "env_kwargs", "teacher", "seed"} <= set(config):
             raise InvalidConfig(f"Expects {str(out / 'config.json')!r} to hold env_id, env_kwargs, teacher and seed.")
+        if config.get("objects"):
+            raise InvalidConfig(
+                f"The run in {str(out)!r} was made with Python objects for {sorted(config['objects'])}, which a run "
+                "directory cannot hold; resume it from Python: envgym.run_episode(env, teacher, out, resume=True) "
+                "with an env built the same way."
+            )
         conflicts = _resume_conflicts(args, config)
         if conflicts:
             raise InvalidConfig(
@@ -79,12 +141,11 @@ def _cmd_run(args: argparse.Namespace) -> int:
         )
         console.print(f"Resuming {out} ({env_id}, teacher {teacher_spec}, seed {seed})")
     else:
-        env_id, teacher_spec, seed = (
-            args.env or _RUN_DEFAULTS["env"],
-            args.teacher or _RUN_DEFAULTS["teacher"],
-            _RUN_DEFAULTS["seed"] if args.seed is None else args.seed,
-        )
-        env_kwargs = {flag: getattr(args, flag) for flag in _ENV_KWARG_FLAGS if getattr(args, flag) is not None}
+        loaded = _load_config_file(args.config) if args.config else {}
+        env_id = args.env or loaded.get("env_id") or _RUN_DEFAULTS["env"]
+        teacher_spec = args.teacher or loaded.get("teacher") or _DEFAULT_TEACHERS.get(env_id, "targeted")
+        seed = args.seed if args.seed is not None else loaded.get("seed", _RUN_DEFAULTS["seed"])
+        env_kwargs = _env_kwargs(args, loaded.get("env_kwargs"))
         stamp = dt.datetime.now().strftime("%Y%m%d-%H%M%S")
         safe_teacher = teacher_spec.replace(":", "-").replace("/", "-")
         out = Path(args.out) if args.out else Path("runs") / f"{stamp}-{safe_teacher}-seed{seed}"
@@ -96,6 +157,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
     try:
         if not resume:
             refuse_existing_run(out)
+        check_teacher_fits(teacher_spec, env_id)
         teacher = make_teacher(teacher_spec, seed=seed)
         with console.status("Loading the environment and student..."):
             env = _make_env(env_id, env_kwargs)
@@ -112,10 +174,13 @@ def _cmd_run(args: argparse.Namespace) -> int:
 
 
 def _cmd_bench(args: argparse.Namespace) -> int:
+    from agents.registry import check_teacher_fits
     from envgym.bench import DEFAULT_ENV, run_bench
     from envgym.leaderboard import FILES, print_leaderboard
 
-    env_kwargs = {flag: getattr(args, flag) for flag in _ENV_KWARG_FLAGS if getattr(args, flag) is not None}
+    env_kwargs = _env_kwargs(args)
+    for teacher in args.teachers.split(","):
+        check_teacher_fits(teacher.strip(), args.env or DEFAULT_ENV)
     try:
         result = run_bench(
             args.teachers,
@@ -160,7 +225,12 @@ def _cmd_list(args: argparse.Namespace) -> int:
     from skills.registry import make_task, task_names
 
     console.print("[bold]Environments[/bold]: " + ", ".join(envgym.ENV_IDS))
-    console.print("[bold]Teachers[/bold]: " + ", ".join(teacher_names()) + ", or module:Class")
+    from agents.registry import TEACHER_ENVS
+
+    console.print("[bold]Teachers[/bold] (module:Class also works):")
+    for env_id in envgym.ENV_IDS:
+        fitting = [name for name in teacher_names() if env_id in TEACHER_ENVS[name]]
+        console.print(f"  {env_id}: " + ", ".join(fitting))
     console.print("[bold]Tasks[/bold]: " + ", ".join(task_names()) + ", or rg:<reasoning-gym dataset>[,...]")
     for name in task_names():
         for skill in make_task(name).skills:
@@ -197,7 +267,7 @@ def _cmd_build_student(args: argparse.Namespace) -> int:
         if shipped is None:
             raise InvalidConfig(f"Expects shipped weights in {SHIPPED_DIR}; none found. Build them with --ship.")
         with tempfile.TemporaryDirectory() as tmp:
-            build_default_student(DefaultStudentConfig(**_config_fields(shipped["config"])), tmp)
+            build_default_student(DefaultStudentConfig.from_dict(shipped["config"]), tmp)
             rebuilt = hashlib.sha256((Path(tmp) / "model.safetensors").read_bytes()).hexdigest()
         if rebuilt != shipped["weights_sha256"]:
             console.print(f"[red]differs[/red]: rebuilt {rebuilt[:12]} != shipped {shipped['weights_sha256'][:12]}")
@@ -210,10 +280,6 @@ def _cmd_build_student(args: argparse.Namespace) -> int:
     return 0
 
 
-def _config_fields(saved: dict[str, Any]) -> dict[str, Any]:
-    return {key: tuple(value) if isinstance(value, list) else value for key, value in saved.items()}
-
-
 def _seed(text: str) -> int:
     try:
         value = int(text)
@@ -224,6 +290,19 @@ def _seed(text: str) -> int:
     return value
 
 
+def _add_env_flags(parser: argparse.ArgumentParser) -> None:
+    from envgym.config_flags import add_config_flags
+
+    env_class, student_class = _config_classes()
+    add_config_flags(
+        parser,
+        env_class,
+        skip=_ENV_SKIP,
+        title="environment (SkillListConfig; --student: default, gemma-3-270m or a Hugging Face model directory)",
+    )
+    add_config_flags(parser, student_class, prefix=_STUDENT_PREFIX, title="student training (HFStudentConfig)")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="envgym", description="Teach student language models through data.")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -231,13 +310,13 @@ def build_parser() -> argparse.ArgumentParser:
     run = sub.add_parser("run", help="Run a teaching episode (default: targeted teacher on SkillList-v0).")
     run.add_argument("--env", default=None, help="Environment id (default: envgym/SkillList-v0).")
     run.add_argument("--teacher", default=None, help="Built-in teacher name or module:Class (default: targeted).")
-    run.add_argument("--task", default=None, help="Task name, e.g. arithmetic or rg:chain_sum,gcd.")
-    run.add_argument("--steps", type=int, default=None, help="Teaching steps.")
-    run.add_argument("--budget", type=int, default=None, help="Training examples per step.")
-    run.add_argument("--mode", choices=["continual", "retrain"], default=None, help="Training mode.")
+    run.add_argument(
+        "--config", default=None, metavar="FILE", help="Start from a saved config (a run's config.json); flags win."
+    )
     run.add_argument("--seed", type=_seed, default=None, help="Episode seed, a whole number >= 0 (default: 0).")
     run.add_argument("--out", default=None, help="Output directory (default: a fresh one under runs/).")
     run.add_argument("--resume", default=None, metavar="DIR", help="Continue an interrupted run.")
+    _add_env_flags(run)
     run.set_defaults(func=_cmd_run)
 
     bench = sub.add_parser(
@@ -258,10 +337,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="An existing Ray cluster (e.g. HOST:6379) instead of a local one; --out must be a shared path.",
     )
     bench.add_argument("--env", default=None, help="Environment id (default: envgym/SkillList-v0).")
-    bench.add_argument("--task", default=None, help="Task name, e.g. arithmetic or rg:chain_sum,gcd.")
-    bench.add_argument("--steps", type=int, default=None, help="Teaching steps.")
-    bench.add_argument("--budget", type=int, default=None, help="Training examples per step.")
-    bench.add_argument("--mode", choices=["continual", "retrain"], default=None, help="Training mode.")
+    _add_env_flags(bench)
     bench.set_defaults(func=_cmd_bench)
 
     board = sub.add_parser("leaderboard", help="Rebuild a bench's leaderboard from its run directories.")

@@ -10,46 +10,31 @@ from __future__ import annotations
 
 import hashlib
 import json
-import math
-import os
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 from filelock import FileLock, Timeout
 
 from skills.errors import DamagedCheckpoint, RunDirectoryLocked
+from skills.storage import dumps, jsonable, replace_dir_atomic, write_examples_jsonl, write_text_atomic
+
+__all__ = [
+    "LOCK_FILE",
+    "MANIFEST",
+    "acquire_run_lock",
+    "dumps",
+    "jsonable",
+    "read_json",
+    "replace_dir_atomic",
+    "run_lock",
+    "verify_manifest",
+    "write_examples_jsonl",
+    "write_manifest",
+    "write_text_atomic",
+]
 
 MANIFEST = "manifest.json"
 LOCK_FILE = ".envgym.lock"
-
-
-def jsonable(value: Any) -> Any:
-    """``value`` as plain JSON types: numpy arrays/scalars as lists/numbers, non-finite floats as None."""
-    if isinstance(value, dict):
-        return {str(k): jsonable(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [jsonable(v) for v in value]
-    if isinstance(value, np.ndarray):
-        return jsonable(value.tolist())
-    if isinstance(value, np.generic):
-        return jsonable(value.item())
-    if isinstance(value, float):
-        return value if math.isfinite(value) else None
-    if isinstance(value, (str, int, bool)) or value is None:
-        return value
-    return repr(value)
-
-
-def dumps(value: Any, **kwargs: Any) -> str:
-    """Strict JSON text (``allow_nan=False`` after :func:`jsonable`)."""
-    return json.dumps(jsonable(value), allow_nan=False, **kwargs)
-
-
-def write_text_atomic(path: Path, text: str) -> None:
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(text)
-    os.replace(tmp, path)
 
 
 def read_json(path: Path, what: str = "Run file", fix: str = "") -> Any:

@@ -23,6 +23,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import gymnasium as gym
 import numpy as np
 from scipy import stats
 
@@ -32,6 +33,8 @@ from skills.errors import InvalidConfig, InvalidRunDirectory
 
 CONFIDENCE = 0.95
 BASELINE = "uniform"
+# The baseline of environments whose teachers plan differently (the open-ended env's control is random examples).
+BASELINES = {"envgym/OpenEnded-v0": "random-examples"}
 ORACLE = "oracle"
 BENCH_FILE = "bench.json"
 ERROR_FILE = "error.json"
@@ -352,7 +355,7 @@ def read_bench(out: str | Path) -> dict[str, Any]:
                 result = episode_result(run_dir, report)
                 if env_id is None:
                     env_id, env_kwargs = report["env_id"], report.get("env_kwargs", {})
-                if (report["env_id"], report.get("env_kwargs", {})) != (env_id, env_kwargs):
+                if report["env_id"] != env_id or not _same_env(env_id, report.get("env_kwargs", {}), env_kwargs):
                     raise InvalidConfig(
                         f"Expects every run of a bench to share one environment; {rel} ran {report['env_id']} "
                         f"{report.get('env_kwargs')}, the bench {env_id} {env_kwargs}. Move it out of {str(out)!r}."
@@ -400,6 +403,18 @@ def read_bench(out: str | Path) -> dict[str, Any]:
     }
 
 
+def _same_env(env_id: str, a: Mapping[str, Any], b: Mapping[str, Any] | None) -> bool:
+    """Whether two saved kwargs make the same environment (defaults filled in: runs save every field)."""
+    from envgym.core import resolved_env_kwargs
+
+    if a == b:
+        return True
+    try:
+        return resolved_env_kwargs(env_id, dict(a)) == resolved_env_kwargs(env_id, dict(b or {}))
+    except (gym.error.Error, ImportError, ValueError, TypeError, KeyError):  # unknown here: only identical match
+        return False
+
+
 def write_leaderboard(out: str | Path) -> dict[str, Any]:
     """Rebuild ``leaderboard.md``, ``leaderboard.json`` and ``leaderboard.png`` in ``out`` from its run
     directories; returns the leaderboard."""
@@ -413,6 +428,7 @@ def write_leaderboard(out: str | Path) -> dict[str, Any]:
         seeds=found["seeds"],
         env_id=found["env_id"],
         env_kwargs=found["env_kwargs"],
+        baseline=BASELINES.get(found["env_id"] or "", BASELINE),
     )
     board = json.loads(dumps(board))  # strict JSON: what is written is what is returned
     write_text_atomic(out / "leaderboard.json", dumps(board, indent=2) + "\n")

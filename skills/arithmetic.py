@@ -384,6 +384,29 @@ class ArithmeticTask:
             examples.append(Example(question, solve(question), skill))
         return examples
 
+    def similar(self, question: str, skill: str, n: int, rng: np.random.Generator) -> list[Example]:
+        """``n`` new questions of ``skill`` near ``question`` (each operand moved by at most 9, staying in the
+        skill; LLM2LLM's "similar problems" for a procedural task), with their answers. Falls back to fresh
+        draws of the skill when no neighbour fits (or ``question`` is not in the format)."""
+        if skill not in self._specs:
+            raise unknown_name_error("arithmetic skill", skill, self._specs)
+        spec = self._specs[skill]
+        parsed = _parse(question)
+        examples: list[Example] = []
+        for _ in range(n):
+            neighbour = None
+            if not isinstance(parsed, str):
+                op, terms = parsed
+                for _attempt in range(20):
+                    moved = tuple(max(0, t + int(rng.integers(-9, 10))) for t in terms)
+                    if moved != terms and spec.member(op, moved):
+                        neighbour = spec.render(*moved)
+                        break
+            if neighbour is None:
+                neighbour = spec.render(*spec.sample(rng))
+            examples.append(Example(neighbour, solve(neighbour), skill))
+        return examples
+
     def score(self, example: Example, answer: str) -> float:
         """1.0 when ``answer`` (surrounding whitespace ignored) is the exact answer to a trusted example's
         question, else 0.0; never raises (a question out of the format scores 0.0)."""

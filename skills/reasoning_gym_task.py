@@ -20,22 +20,10 @@ import reasoning_gym
 from reasoning_gym.factory import DATASETS
 
 from skills.errors import InvalidConfig, InvalidPlan, unknown_name_error
+from skills.storage import jsonable
 from skills.task import Example, Skill, Verdict, Verification, normalize_question
 
 _MAX_CACHED = 200_000  # original entries kept for scoring; the oldest are dropped beyond this
-
-
-def _jsonable(value: Any) -> Any:
-    """``value`` with tuples/sets as lists, numpy scalars as Python numbers and anything else exotic as str."""
-    if value is None or isinstance(value, (bool, int, float, str)):
-        return value
-    if isinstance(value, np.generic):
-        return value.item()
-    if isinstance(value, dict):
-        return {str(k): _jsonable(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple, set, frozenset)):
-        return [_jsonable(v) for v in value]
-    return str(value)
 
 
 def _description(name: str) -> str:
@@ -291,7 +279,7 @@ class ReasoningGymTask:
             # A few open-ended datasets (boxnet, graph_color, rubiks_cube, ...) have no gold answer (None).
             question, answer = str(entry["question"]), "" if entry["answer"] is None else str(entry["answer"])
             self._remember((skill, question), entry)
-            examples.append(Example(question, answer, skill, _jsonable(entry.get("metadata") or {})))
+            examples.append(Example(question, answer, skill, jsonable(entry.get("metadata") or {})))
         return examples
 
     def _remember(self, key: tuple[str, str], entry: dict[str, Any]) -> None:

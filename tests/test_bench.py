@@ -9,6 +9,7 @@ import pytest
 
 from envgym.bench import parse_seeds, parse_teachers, plan_episodes, run_bench, teacher_dir
 from envgym.cli import main
+from envgym.core import resolved_env_kwargs
 from envgym.error import InvalidConfig, InvalidRunDirectory, UnknownName
 from envgym.leaderboard import (
     EpisodeResult,
@@ -261,11 +262,13 @@ def test_bench_records_the_failing_teacher_and_finishes_the_others(bench):
     for teacher in ("uniform", "targeted"):
         for seed in (0, 1):
             report = json.loads((out / teacher / f"seed{seed}" / "report.json").read_text())
-            assert (report["teacher"], report["seed"], report["env_kwargs"]) == (teacher, seed, TINY)
+            # Run directories save the env's whole config: what was given, with every default filled in.
+            assert report["env_kwargs"] == resolved_env_kwargs("envgym/SkillList-v0", TINY)
+            assert (report["teacher"], report["seed"]) == (teacher, seed)
             assert report["steps"] == 1 and report["examples_used"] <= 16
 
     board = json.loads(bench["first_json"])
-    assert board["env_kwargs"] == TINY and board["seeds"] == [0, 1]
+    assert board["env_kwargs"] == resolved_env_kwargs("envgym/SkillList-v0", TINY) and board["seeds"] == [0, 1]
     assert board["episodes"] == {"planned": 6, "finished": 4, "failed": 2, "unfinished": 0}
     rows = {r["teacher"]: r for r in board["rows"]}
     assert set(rows) == set(GRID.split(","))
@@ -315,7 +318,8 @@ def test_cli_bench_runs_a_grid(tmp_path, capsys):
     printed = capsys.readouterr().out
     assert "Ran 2 of 2 episodes; skipped 0 already finished" in printed
     board = json.loads((out / "leaderboard.json").read_text())
-    assert board["env_kwargs"] == {"steps": 1, "budget": 16} and board["episodes"]["finished"] == 2
+    assert board["env_kwargs"] == resolved_env_kwargs("envgym/SkillList-v0", {"steps": 1, "budget": 16})
+    assert board["episodes"]["finished"] == 2
     assert {r["teacher"] for r in board["rows"]} == {"uniform", "random"}
 
 

@@ -8,6 +8,7 @@ import subprocess
 import sys
 import time
 
+import gymnasium as gym
 import pytest
 from filelock import FileLock
 
@@ -63,11 +64,11 @@ def test_a_second_writer_is_refused_while_the_first_runs(tmp_path):
     ] == "uniform"
 
 
-def test_a_held_lock_refuses_run_and_resume(tmp_path, finished_run):
+def test_a_held_lock_refuses_run_and_resume(tmp_path, finished_run, make_env):
     lock = FileLock(str(finished_run.resolve() / LOCK_FILE))
     with lock:
         with pytest.raises(RunDirectoryLocked):
-            envgym.run_episode(None, UniformTeacher(), finished_run, resume=True)
+            envgym.run_episode(make_env(), UniformTeacher(), finished_run, resume=True)
         assert main(["run", "--resume", str(finished_run)]) == 2
 
 
@@ -179,6 +180,9 @@ def test_a_run_that_fails_before_its_first_checkpoint_leaves_nothing(tmp_path):
     with pytest.raises(InvalidConfig, match="seed"):
         envgym.run_episode(None, UniformTeacher(), tmp_path / "neg", seed=-1)
     assert not (tmp_path / "neg").exists()
+    with pytest.raises(InvalidConfig, match="Expects an envgym TeachingEnv"):
+        envgym.run_episode(gym.make("CartPole-v1"), UniformTeacher(), tmp_path / "cartpole")
+    assert not (tmp_path / "cartpole").exists()
 
 
 TEACHER_MODULE = """

@@ -1,0 +1,520 @@
+"""The core every envgym environment shares: :class:`TeachingEnv`, as ``gymnasium.Env`` is Gymnasium's.
+
+A teaching environment wraps a student. It owns the episode state machine (steps, per-step and total budget), the
+data engines (plan handlers), the referee (budget, independent verification, held-out filtering, the student's
+input limits), evaluation and the missing-skill profile, persistence (checkpoints, snapshots) and ``close()``. A
+concrete environment only defines its spaces (:meth:`TeachingEnv._make_spaces`), its observation
+(:meth:`TeachingEnv._observation`) and, if it needs to, how an action becomes a plan (:meth:`TeachingEnv._plan`)
+and its reward (:meth:`TeachingEnv._reward`; default: the gain in macro-averaged validation accuracy). The
+episode runner accepts any ``TeachingEnv``; :func:`envgym.check_teaching_env` checks the contract.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import math
+import shutil
+import tempfile
+import time
+import weakref
+from collections import Counter
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, fields
+from pathlib import Path
+from typing import Any, ClassVar
+
+import gymnasium as gym
+import numpy as np
+
+from envgym.files import jsonable, read_json
+from envgym.plans import CountPlan, ExamplesPlan, validate_examples, validate_plan
+from envgym.skill_list_config import SkillListConfig
+from skills.errors import DamagedCheckpoint, InvalidConfig, InvalidPlan, ResetNeeded, unknown_name_error
+from skills.registry import make_task
+from skills.splits import TaskSplits, TrainingPool
+from skills.storage import read_examples_jsonl, write_examples_jsonl
+from skills.task import Example, Verdict, prerequisite_edges, skill_names, verify_example
+from students.base import SnapshotStudent
+from students.factory import make_student
+
+PlanHandler = Callable[[Any], tuple[list[Example], dict[str, Any]]]
+RESET_OPTIONS = ("checkpoint",)
+
+
+class TeachingEnv(gym.Env):
+    """Base class of envgym's environments: a teacher improves a student through data, one budgeted step at a time.
+
+    Subclasses set :attr:`env_id` and :attr:`config_class` and implement :meth:`_make_spaces` and
+    :meth:`_observation`. ``reset(options={"checkpoint": dir})`` continues an episode from
+    :meth:`save_checkpoint` output without evaluating the student again, and returns the observation and info
+    the episode had there.
+    """
+
+    metadata = {"render_modes": []}  # noqa: RUF012 - gymnasium's convention
+
+    env_id: ClassVar[str | None] = None  # the registered id, written to run directories
+    config_class: ClassVar[Any] = SkillListConfig
+
+    def __init__(self, **kwargs: Any) -> None:
+        self.config = self.config_class.from_kwargs(kwargs)
+        self.task = make_task(self.config.task)
+        self.skills = skill_names(self.task)
+        self._prerequisites = prerequisite_edges(self.task)
+        self.splits = TaskSplits.build(
+            self.task,
+            n_val=self.config.n_val,
+            n_test=self.config.n_test,
+            split_seed=self.config.split_seed,
+            heldout_fraction=self.config.heldout_fraction,
+        )
+        self.pool = TrainingPool(self.splits)
+        self.student = make_student(self.config.student, self.config.student_config)
+        self._check_task_fits_student()
+        total = int(self.config.total_budget)
+        self.observation_space, self.action_space = self._make_spaces()
+        self._plan_handlers: dict[str, PlanHandler] = {
+            CountPlan.kind: self._data_for_counts,
+            ExamplesPlan.kind: self._data_for_examples,
+        }
+        # Kinds whose data the task generated itself (gold by construction, held-out filtered by the pool).
+        # Everything else, including every registered kind, goes through the full referee.
+        self._task_generated_kinds = {CountPlan.kind}
+        self._episode_seed = 0
+        self._data_rng = np.random.default_rng(0)
+        self.step_index = 0
+        self.budget_left = total
+        self.accuracy: dict[str, float] = {}
+        self.accumulated: list[Example] = []
+        self.last_training_data: list[Example] = []
+        # Wall-clock seconds of the last reset/step by phase; kept out of info so info is deterministic.
+        self.timings: dict[str, float] = {}
+        self._started = False
+        # What the last reset/step returned (JSON-able), so a checkpoint can give it back without re-evaluating.
+        self._last_observation: Any = None
+        self._last_info: dict[str, Any] = {}
+
+    # -- what a concrete environment defines ------------------------------------------------------------
+    def _make_spaces(self) -> tuple[gym.Space, gym.Space]:
+        """``(observation_space, action_space)``; called once the task, splits and student exist."""
+        raise NotImplementedError
+
+    def _observation(self, errors: Sequence[dict[str, str]]) -> Any:
+        """The observation after a reset or step, from the current state and the validation ``errors``."""
+        raise NotImplementedError
+
+    def _plan(self, action: Any) -> Any:
+        """Turn an action into a validated plan (see :func:`envgym.plans.validate_plan`) or raise InvalidPlan."""
+        return validate_plan(
+            action,
+            self.skills,
+            list(self._plan_handlers),
+            allowed=self.budget_next,
+            why=f" (budget={self.config.budget} per step, {self.budget_left} left in the episode)",
+        )
+
+    def _reward(self, before: dict[str, float], after: dict[str, float]) -> float:
+        """Default: the step's gain in validation accuracy, macro-averaged over skills."""
+        return float(np.mean(list(after.values()))) - float(np.mean(list(before.values())))
+
+    # -- plug-in point ---------------------------------------------------------------------------------
+    def register_plan_kind(self, kind: str, handler: PlanHandler) -> None:
+        """Accept plans whose ``kind`` is ``kind``: ``handler(plan)`` returns (training examples, stats).
+
+        ``plan.size`` is charged to the budget, and the handler may return at most that many examples. They are
+        untrusted like a teacher's own: each is checked against the student's input limits, verified by the
+        task and held-out filtered before training (see :meth:`step`)."""
+        if not isinstance(kind, str) or not kind:
+            raise InvalidConfig(f"Expects a non-empty string plan kind; actual {kind!r}.")
+        if kind in self._plan_handlers:
+            raise InvalidConfig(f"Expects a new plan kind; {kind!r} is already registered.")
+        self._plan_handlers[kind] = handler
+
+    # -- gymnasium API ---------------------------------------------------------------------------------
+    def reset(self, *, seed: int | None = None, options: dict[str, Any] | None = None) -> tuple[Any, dict[str, Any]]:
+        """Start an episode (the student back to its base weights), or with ``options={"checkpoint": dir}``
+        continue the one saved there, returning the observation and info it had when saved."""
+        for key in options or {}:
+            if key not in RESET_OPTIONS:
+                raise unknown_name_error("reset option", str(key), RESET_OPTIONS)
+        if options and options.get("checkpoint") is not None:
+            super().reset(seed=None if seed is None else int(seed))
+            self.load_checkpoint(options["checkpoint"])
+            return copy.deepcopy(self._last_observation), copy.deepcopy(self._last_info)
+        if seed is None and not self._started:
+            seed = self.config.seed
+        if seed is not None and (isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0):
+            raise InvalidConfig(f"Expects a seed that is a whole number >= 0, or None; actual {seed!r}.")
+        super().reset(seed=None if seed is None else int(seed))
+        self._started = True
+        self._episode_seed = int(seed) if seed is not None else int(self.np_random.integers(2**31))
+        self.action_space.seed(self._episode_seed)
+        self._data_rng = np.random.default_rng([self._episode_seed, 7])
+        self.step_index = 0
+        self.budget_left = int(self.config.total_budget)
+        self.accumulated = []
+        self.last_training_data = []
+        self.pool.dropped.clear()
+        self.student.reset()
+        start = time.perf_counter()
+        self.accuracy, errors = self.evaluate("val")
+        self.timings = {"generate_seconds": 0.0, "train_seconds": 0.0, "eval_seconds": time.perf_counter() - start}
+        return self._remember(self._observation(errors), self._info(errors))
+
+    def step(self, action: Any) -> tuple[dict[str, Any], float, bool, bool, dict[str, Any]]:
+        """Validate the plan, build its data, referee it, train, evaluate. A refused plan changes nothing.
+
+        Whatever the plan holds: its size is charged to the budget (rejected examples included, so a teacher
+        cannot buy data with bad examples); the student only trains on examples it can represent within its
+        context, that the task verified independently (or, for a plan kind whose data the task generated,
+        produced), and whose held-out key is not reserved for validation/test.
+        """
+        if not self._started:
+            raise ResetNeeded("Expects reset() before step(); call env.reset(seed=...) first.")
+        if self.episode_over:
+            raise ResetNeeded(
+                f"Expects a running episode; this one ended at step {self.step_index} with "
+                f"{self.budget_left} examples left. Call reset() to start a new one."
+            )
+        plan = self._plan(action)
+        start = time.perf_counter()
+        examples, data_stats = self._plan_handlers[plan.kind](plan)
+        examples, referee_stats = self._referee(examples, plan, task_generated=plan.kind in self._task_generated_kinds)
+        generate_seconds = time.perf_counter() - start
+
+        seed = int(np.random.SeedSequence([self._episode_seed, self.step_index]).generate_state(1)[0])
+        if self.config.mode == "retrain":
+            self.accumulated.extend(examples)
+            self.student.reset()
+            train_stats = self.student.train(self.accumulated, seed=seed)
+        else:
+            train_stats = self.student.train(examples, seed=seed) if examples else {"loss": None}
+        self.last_training_data = examples
+        self.budget_left -= plan.size
+        self.step_index += 1
+
+        before = dict(self.accuracy)
+        start = time.perf_counter()
+        self.accuracy, errors = self.evaluate("val")
+        eval_seconds = time.perf_counter() - start
+        reward = self._reward(before, self.accuracy)
+
+        loss = train_stats.get("loss")
+        info = self._info(errors)
+        info.update(
+            plan=plan.to_json() if plan.kind == CountPlan.kind else {"kind": plan.kind, "size": plan.size},
+            examples_used=len(examples),
+            budget_spent=plan.size,
+            # None, not NaN, when nothing was trained: steps.jsonl must stay strict JSON.
+            train_loss=float(loss) if loss is not None and math.isfinite(loss) else None,
+            **{**data_stats, **referee_stats},
+        )
+        self.timings = {
+            "generate_seconds": generate_seconds,
+            "train_seconds": train_stats.get("seconds", 0.0),
+            "eval_seconds": eval_seconds,
+        }
+        observation, info = self._remember(self._observation(errors), info)
+        return observation, reward, self.episode_over, False, info
+
+    def _remember(self, observation: Any, info: dict[str, Any]) -> tuple[Any, dict[str, Any]]:
+        self._last_observation = copy.deepcopy(observation)
+        self._last_info = copy.deepcopy(info)
+        return observation, info
+
+    # -- the referee -----------------------------------------------------------------------------------
+    def _referee(self, examples: Any, plan: Any, *, task_generated: bool) -> tuple[list[Example], dict[str, Any]]:
+        """Keep only the examples that may be trained on, and say why each other one was not.
+
+        Task-generated data is only checked against the student's input limits. Any other data (a teacher's
+        examples, a registered plan kind's output) must also be the first of its canonical question in the plan,
+        pass the task's independent verifier and the held-out filter; unverifiable examples are rejected unless
+        ``config.accept_unverifiable``.
+        """
+        if not task_generated:
+            examples = validate_examples(examples, self.skills)
+            if len(examples) > plan.size:
+                raise InvalidPlan(
+                    f"Expects the {plan.kind!r} plan handler to return at most the plan's size ({plan.size}) "
+                    f"examples, which is what the budget is charged; actual {len(examples)}."
+                )
+        rejections: Counter[str] = Counter()
+        rejected: list[dict[str, Any]] = []
+        accepted_unverifiable = 0
+        kept: list[Example] = []
+
+        def reject(index: int, example: Example, reason: str, detail: str) -> None:
+            rejections[reason] += 1
+            if len(rejected) < self.config.max_errors:
+                rejected.append({"index": index, "skill": example.skill, "reason": reason, "detail": detail})
+
+        check_inputs = getattr(self.student, "check_inputs", None)
+        problems = (
+            check_inputs([ex.question for ex in examples], [ex.answer for ex in examples])
+            if check_inputs is not None and examples
+            else [None] * len(examples)
+        )
+        candidates = []
+        for index, (example, problem) in enumerate(zip(examples, problems, strict=True)):
+            if problem is not None:
+                reject(index, example, "unfit_for_student", problem)
+            elif task_generated:
+                kept.append(example)
+            else:
+                candidates.append((index, example))
+        heldout = 0
+        seen: set[str] = set()
+        for index, example in candidates:
+            # One training example per canonical question a plan: a repeat is dropped and counted, not trained on
+            # twice (the same canonical key the held-out filter uses, so "47+38=" repeats "38+47=").
+            key = self.task.heldout_key(example.question)
+            if key in seen:
+                reject(index, example, "duplicate", f"repeats an earlier example's question ({example.question!r})")
+                continue
+            seen.add(key)
+            verification = verify_example(self.task, example)
+            if verification.verdict is Verdict.UNVERIFIABLE and self.config.accept_unverifiable:
+                accepted_unverifiable += 1
+            elif not verification.ok:
+                reject(index, example, verification.verdict.value, verification.detail)
+                continue
+            if self.splits.is_heldout(example.question):
+                heldout += 1
+                continue
+            kept.append(example)
+        stats: dict[str, Any] = {
+            "rejected": sum(rejections.values()),
+            "rejections": dict(sorted(rejections.items())),
+            "rejected_examples": sorted(rejected, key=lambda row: row["index"]),
+            "unverifiable_accepted": accepted_unverifiable,
+        }
+        if not task_generated:
+            stats["dropped_heldout"] = heldout
+        return kept, stats
+
+    def _check_task_fits_student(self) -> None:
+        """Refuse, before any episode, a task whose held-out questions the student cannot take."""
+        check_inputs = getattr(self.student, "check_inputs", None)
+        if check_inputs is None:
+            return
+        questions = self.splits.all_questions("val") + self.splits.all_questions("test")
+        eval_problems = check_inputs([ex.question for ex in questions])
+        train_problems = check_inputs([ex.question for ex in questions], [ex.answer for ex in questions])
+        failing: dict[str, list[str]] = {}
+        for ex, eval_problem, train_problem in zip(questions, eval_problems, train_problems, strict=True):
+            problem = eval_problem or train_problem
+            if problem is not None:
+                failing.setdefault(ex.skill, []).append(problem)
+        if not failing:
+            return
+        per_skill = {skill: sum(ex.skill == skill for ex in questions) for skill in failing}
+        details = "; ".join(
+            f"{skill}: {len(problems)} of {per_skill[skill]} held-out questions (e.g. {problems[0]})"
+            for skill, problems in failing.items()
+        )
+        fitting = [skill for skill in self.skills if skill not in failing]
+        hint = (
+            f"Drop those skills (keep {', '.join(fitting)}), or use a student with a longer context"
+            if fitting
+            else "Use a student with a longer context"
+        )
+        raise InvalidConfig(
+            f"Task {self.task.name!r} does not fit the student: {details}. {hint}: a Hugging Face model directory "
+            "as student= with a larger HFStudentConfig.max_length, e.g. the Gemma-3-270M student (students/gemma.py)."
+        )
+
+    # -- data engines ----------------------------------------------------------------------------------
+    def _data_for_counts(self, plan: CountPlan) -> tuple[list[Example], dict[str, Any]]:
+        dropped_before = sum(self.pool.dropped.values())
+        examples = self.pool.sample_plan(plan.counts, self._data_rng)
+        return examples, {"dropped_heldout": sum(self.pool.dropped.values()) - dropped_before}
+
+    def _data_for_examples(self, plan: ExamplesPlan) -> tuple[list[Example], dict[str, Any]]:
+        return list(plan.examples), {}
+
+    # -- evaluation ------------------------------------------------------------------------------------
+    def evaluate(self, split: str = "val") -> tuple[dict[str, float], list[dict[str, str]]]:
+        """Per-skill accuracy of the student on ``split`` and its failures there."""
+        questions = self.splits.all_questions(split)
+        answers = self.student.answer([ex.question for ex in questions])
+        scores: dict[str, list[float]] = {skill: [] for skill in self.skills}
+        errors = []
+        for ex, answer in zip(questions, answers, strict=True):
+            score = self.task.score(ex, answer)
+            scores[ex.skill].append(score)
+            if score < 1.0:
+                errors.append({"question": ex.question, "answer": answer, "gold": ex.answer, "skill": ex.skill})
+        return {skill: float(np.mean(values)) for skill, values in scores.items()}, errors
+
+    # -- helpers ---------------------------------------------------------------------------------------
+    @property
+    def budget_next(self) -> int:
+        return min(self.config.budget, self.budget_left)
+
+    @property
+    def episode_over(self) -> bool:
+        """True once the step count or the total budget is used up."""
+        return self.step_index >= self.config.steps or self.budget_left <= 0
+
+    def missing_skill_profile(self, errors: Sequence[dict[str, str]]) -> np.ndarray:
+        counts = np.array([sum(e["skill"] == s for e in errors) for s in self.skills], dtype=np.float32)
+        return counts / counts.sum() if counts.sum() else counts
+
+    def _info(self, errors: list[dict[str, str]]) -> dict[str, Any]:
+        profile = dict(zip(self.skills, self.missing_skill_profile(errors).tolist(), strict=True))
+        if len(errors) > self.config.max_errors:
+            picks = np.random.default_rng([self._episode_seed, self.step_index, 11]).choice(
+                len(errors), self.config.max_errors, replace=False
+            )
+            errors = [errors[i] for i in sorted(picks)]
+        return {
+            "task": self.task.name,
+            "skills": list(self.skills),
+            "prerequisites": [list(edge) for edge in self._prerequisites],
+            "val_accuracy": dict(self.accuracy),
+            "missing_skill_profile": profile,
+            "errors": errors,
+            "budget_next": self.budget_next,
+            "step": self.step_index,
+        }
+
+    # -- persistence -----------------------------------------------------------------------------------
+    def _state(self) -> dict[str, Any]:
+        """The environment's own episode state (JSON types), shared by checkpoints and snapshots."""
+        return {
+            "episode_seed": self._episode_seed,
+            "step_index": self.step_index,
+            "budget_left": self.budget_left,
+            "accuracy": dict(self.accuracy),
+            "data_rng": self._data_rng.bit_generator.state,
+            "np_random": self.np_random.bit_generator.state,
+            "dropped": dict(self.pool.dropped),
+            "observation": None
+            if self._last_observation is None
+            else jsonable(self.observation_space.to_jsonable([self._last_observation])),
+            "info": jsonable(self._last_info),
+        }
+
+    def _set_state(self, state: dict[str, Any], accumulated: list[Example]) -> None:
+        self._started = True
+        self._episode_seed = state["episode_seed"]
+        self.step_index = state["step_index"]
+        self.budget_left = state["budget_left"]
+        self.accuracy = dict(state["accuracy"])
+        self._data_rng = np.random.default_rng()
+        self._data_rng.bit_generator.state = state["data_rng"]
+        self.np_random.bit_generator.state = state["np_random"]
+        self.pool.dropped.clear()
+        self.pool.dropped.update(state["dropped"])
+        self.accumulated = list(accumulated)
+        saved = state["observation"]
+        self._last_observation = None if saved is None else self.observation_space.from_jsonable(saved)[0]
+        self._last_info = state["info"]
+
+    def snapshot(self) -> EnvSnapshot:
+        """An in-memory copy of the whole episode state: student weights and optimizer, every RNG, budget, step.
+        :meth:`restore` returns to it, after which the same step gives identical numbers (lookahead teachers
+        such as the oracle try candidate plans this way)."""
+        if not self._started:
+            raise ResetNeeded("Expects reset() before snapshot(); call env.reset(seed=...) first.")
+        if isinstance(self.student, SnapshotStudent):
+            student_state: Any = self.student.snapshot()
+        else:  # any Student can round-trip through save/load
+            student_state = tempfile.mkdtemp(prefix="envgym-snapshot-")
+            self.student.save(student_state)
+        snapshot = EnvSnapshot(
+            state=copy.deepcopy(self._state()),
+            accumulated=list(self.accumulated),
+            last_training_data=list(self.last_training_data),
+            student=student_state,
+        )
+        if isinstance(student_state, str):  # the temporary directory lives as long as the snapshot
+            weakref.finalize(snapshot, shutil.rmtree, student_state, ignore_errors=True)
+        return snapshot
+
+    def restore(self, snapshot: EnvSnapshot) -> None:
+        """Return to a :meth:`snapshot` of this environment exactly; the snapshot stays reusable."""
+        if not isinstance(snapshot, EnvSnapshot):
+            raise InvalidConfig(f"Expects an EnvSnapshot from env.snapshot(); actual {type(snapshot).__name__}.")
+        if isinstance(self.student, SnapshotStudent) and not isinstance(snapshot.student, str):
+            self.student.restore(snapshot.student)
+        else:
+            self.student.load(snapshot.student)
+        self._set_state(copy.deepcopy(snapshot.state), snapshot.accumulated)
+        self.last_training_data = list(snapshot.last_training_data)
+
+    def save_checkpoint(self, directory: str | Path) -> None:
+        """Write the student and all environment/RNG state needed to continue the episode exactly."""
+        directory = Path(directory)
+        directory.mkdir(parents=True, exist_ok=True)
+        self.student.save(directory / "student")
+        (directory / "env_state.json").write_text(json.dumps(self._state()))
+        write_examples_jsonl(directory / "accumulated.jsonl", self.accumulated)
+
+    def load_checkpoint(self, directory: str | Path) -> None:
+        """Restore what :meth:`save_checkpoint` wrote; a damaged file raises :class:`DamagedCheckpoint` naming it
+        and leaves the environment as it was."""
+        directory = Path(directory)
+        state = read_json(directory / "env_state.json", "Checkpoint file")
+        missing = sorted(set(self._state()) - set(state if isinstance(state, dict) else {}))
+        if missing:
+            raise DamagedCheckpoint(f"Checkpoint file {str(directory / 'env_state.json')!r} lacks {missing}.")
+        accumulated_path = directory / "accumulated.jsonl"
+        try:
+            accumulated = read_examples_jsonl(accumulated_path)
+        except (OSError, ValueError) as err:
+            raise DamagedCheckpoint(f"Checkpoint file {str(accumulated_path)!r} is damaged ({err}).") from None
+        self.student.load(directory / "student")
+        self._set_state(state, accumulated)
+
+    def close(self) -> None:
+        """Release the student (and what it holds: model, optimizer); the env cannot be stepped afterwards."""
+        close_student = getattr(self.student, "close", None)
+        if callable(close_student):
+            close_student()
+        self._started = False
+        self.accumulated, self.last_training_data = [], []
+        super().close()
+
+    def config_kwargs(self) -> tuple[dict[str, Any], dict[str, str]]:
+        """This env's configuration as ``(kwargs, objects)``: the fields that rebuild it with ``gym.make`` (JSON
+        types), and, by name, the repr of any field given as a Python object (a Task or Student), which a run
+        directory cannot hold."""
+        return config_to_kwargs(self.config)
+
+
+def config_to_kwargs(config: Any) -> tuple[dict[str, Any], dict[str, str]]:
+    """``(kwargs, objects)`` of an env config dataclass: see :meth:`TeachingEnv.config_kwargs`."""
+    kwargs: dict[str, Any] = {}
+    objects: dict[str, str] = {}
+    for item in fields(config):
+        value = getattr(config, item.name)
+        if value is None or isinstance(value, (str, int, float, bool)):
+            kwargs[item.name] = value
+        elif isinstance(value, dict) and jsonable(value) == value:
+            kwargs[item.name] = dict(value)
+        elif hasattr(value, "__dataclass_fields__") and not hasattr(value, "generate"):  # e.g. HFStudentConfig
+            kwargs[item.name] = jsonable({f.name: getattr(value, f.name) for f in fields(value)})
+        else:
+            objects[item.name] = repr(value)[:200]
+    return kwargs, objects
+
+
+def resolved_env_kwargs(env_id: str, kwargs: dict[str, Any]) -> dict[str, Any]:
+    """Every config field of a registered env given ``kwargs`` (defaults filled in), without building it: two
+    kwargs dicts that make the same environment resolve equal (``{}`` and ``{"steps": 5}`` on the default)."""
+    creator = gym.envs.registration.load_env_creator(gym.spec(env_id).entry_point)
+    config_class = getattr(creator, "config_class", None)
+    if config_class is None:
+        return dict(kwargs)
+    return config_to_kwargs(config_class.from_kwargs(dict(kwargs)))[0]
+
+
+@dataclass(frozen=True)
+class EnvSnapshot:
+    """What :meth:`TeachingEnv.snapshot` returns: opaque to callers, reusable for any number of restores."""
+
+    state: dict[str, Any]
+    accumulated: list[Example]
+    last_training_data: list[Example]
+    student: Any

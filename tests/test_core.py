@@ -1,0 +1,113 @@
+"""The TeachingEnv core: the contract checker over every registered env, resume without re-evaluation, and run
+directories that hold the env's own configuration."""
+
+from __future__ import annotations
+
+import copy
+import json
+import pickle
+
+import gymnasium as gym
+import numpy as np
+import pytest
+
+import envgym
+from agents import UniformTeacher
+from envgym import SkillListEnv, TeachingEnv, check_teaching_env
+from envgym.cli import main
+from envgym.error import InvalidConfig, UnknownName
+
+TINY = {"steps": 3, "budget": 16, "n_val": 5, "n_test": 5}
+
+
+@pytest.mark.parametrize("env_id", sorted(envgym.ENV_IDS))
+def test_every_registered_env_keeps_the_teaching_contract(env_id):
+    env = gym.make(env_id, **TINY)
+    assert isinstance(env.unwrapped, TeachingEnv)
+    check_teaching_env(env)
+    clone = pickle.loads(pickle.dumps(env.unwrapped))
+    assert clone.config == env.unwrapped.config
+    assert copy.deepcopy(env.unwrapped).budget_left == env.unwrapped.budget_left
+
+
+class _NoisyReward(SkillListEnv):
+    def _reward(self, before, after):
+        return float(np.random.default_rng().random())  # unseeded: breaks determinism
+
+
+class _LeaksTest(SkillListEnv):
+    def _info(self, errors):
+        info = super()._info(errors)
+        info["hint"] = self.splits.all_questions("test")[0].question
+        return info
+
+
+class _IgnoresBadPlans(SkillListEnv):
+    def _plan(self, action):
+        if isinstance(action, dict) and "no_such_skill" in action:
+            return super()._plan({})
+        return super()._plan(action)
+
+
+@pytest.mark.parametrize(
+    ("env_class", "message"),
+    [
+        (_NoisyReward, "same seed"),
+        (_LeaksTest, "test questions appear"),
+        (_IgnoresBadPlans, "unknown skill was accepted"),
+    ],
+)
+def test_the_checker_names_a_broken_promise(env_class, message):
+    with pytest.raises(InvalidConfig, match=message):
+        check_teaching_env(env_class(**TINY))
+
+
+def test_resume_from_a_checkpoint_returns_the_saved_observation_without_evaluating(tmp_path):
+    env = SkillListEnv(**TINY)
+    env.reset(seed=3)
+    observation, _, _, _, info = env.step({"sub_borrow": 16})
+    env.save_checkpoint(tmp_path / "ckpt")
+    fresh = SkillListEnv(**TINY)
+    calls = []
+    answer = fresh.student.answer
+    fresh.student.answer = lambda questions: calls.append(len(questions)) or answer(questions)
+    resumed, resumed_info = fresh.reset(options={"checkpoint": tmp_path / "ckpt"})
+    assert calls == []  # no wasted evaluation
+    assert json.dumps(resumed_info, sort_keys=True) == json.dumps(info, sort_keys=True)
+    assert all(np.array_equal(resumed[key], observation[key]) for key in observation)
+    assert fresh.step_index == 1 and fresh.budget_left == env.budget_left
+    with pytest.raises(UnknownName, match="Did you mean 'checkpoint'"):
+        fresh.reset(options={"checkpiont": tmp_path / "ckpt"})
+
+
+def test_an_env_built_without_gym_make_is_resumable_from_the_cli(tmp_path):
+    from envgym.error import TeacherError
+
+    class StopsAtStep2(UniformTeacher):
+        def act(self, observation, info):
+            if info["step"] == 1:
+                raise RuntimeError("interrupted")
+            return super().act(observation, info)
+
+    kwargs = {"steps": 2, "budget": 16, "n_val": 10, "n_test": 10}
+    full = envgym.run_episode(SkillListEnv(**kwargs), UniformTeacher(), tmp_path / "full", seed=1, progress=False)
+    out = tmp_path / "direct"
+    with pytest.raises(TeacherError):
+        envgym.run_episode(SkillListEnv(**kwargs), StopsAtStep2(), out, seed=1, teacher_name="uniform")
+    config = json.loads((out / "config.json").read_text())
+    assert config["env_id"] == "envgym/SkillList-v0" and "objects" not in config
+    assert {key: config["env_kwargs"][key] for key in kwargs} == kwargs
+    assert main(["run", "--resume", str(out)]) == 0
+    assert json.loads((out / "report.json").read_text())["test_accuracy"] == full["test_accuracy"]
+
+
+def test_a_run_with_a_python_student_object_says_how_to_resume_it(tmp_path, default_dir):
+    from students import HFStudent
+
+    env = SkillListEnv(student=HFStudent(default_dir), steps=1, budget=8, n_val=5, n_test=5)
+    envgym.run_episode(env, UniformTeacher(), tmp_path / "obj", seed=0, progress=False)
+    config = json.loads((tmp_path / "obj" / "config.json").read_text())
+    assert "student" in config["objects"] and "student" not in config["env_kwargs"]
+    assert main(["run", "--resume", str(tmp_path / "obj")]) == 2
+    with pytest.raises(InvalidConfig, match="student_config only with a named or directory student"):
+        SkillListEnv(student=HFStudent(default_dir), student_config={"epochs": 1})
