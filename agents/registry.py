@@ -44,8 +44,9 @@ TEACHER_ENVS: dict[str, tuple[str, ...]] = {
 
 def check_teacher_fits(spec: str, env_id: str) -> None:
     """Refuse a built-in teacher whose plans the environment cannot take (``module:Class`` is the user's call)."""
-    if spec not in TEACHER_ENVS or env_id in TEACHER_ENVS[spec]:
-        return
+    known_envs = {env for envs in TEACHER_ENVS.values() for env in envs}
+    if spec not in TEACHER_ENVS or env_id in TEACHER_ENVS[spec] or env_id not in known_envs:
+        return  # module:Class is the user's call; an unknown env id gets its own did-you-mean when it is made
     fitting = [name for name, envs in TEACHER_ENVS.items() if env_id in envs]
     raise InvalidConfig(
         f"Teacher {spec!r} plans for {', '.join(TEACHER_ENVS[spec])}, not {env_id}. "

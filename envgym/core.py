@@ -265,19 +265,19 @@ class TeachingEnv(gym.Env):
         heldout = 0
         seen: set[str] = set()
         for index, example in candidates:
-            # One training example per canonical question a plan: a repeat is dropped and counted, not trained on
-            # twice (the same canonical key the held-out filter uses, so "47+38=" repeats "38+47=").
+            verification = verify_example(self.task, example)
+            unverifiable_ok = verification.verdict is Verdict.UNVERIFIABLE and self.config.accept_unverifiable
+            if not (verification.ok or unverifiable_ok):
+                reject(index, example, verification.verdict.value, verification.detail)
+                continue
+            # One training example per canonical question a plan: a verified repeat is dropped and counted, not
+            # trained on twice (the canonical key of the held-out filter, so "47+38=" repeats "38+47=").
             key = self.task.heldout_key(example.question)
             if key in seen:
                 reject(index, example, "duplicate", f"repeats an earlier example's question ({example.question!r})")
                 continue
             seen.add(key)
-            verification = verify_example(self.task, example)
-            if verification.verdict is Verdict.UNVERIFIABLE and self.config.accept_unverifiable:
-                accepted_unverifiable += 1
-            elif not verification.ok:
-                reject(index, example, verification.verdict.value, verification.detail)
-                continue
+            accepted_unverifiable += unverifiable_ok
             if self.splits.is_heldout(example.question):
                 heldout += 1
                 continue

@@ -347,3 +347,13 @@ def test_leaderboard_command_refuses_a_directory_without_a_bench(tmp_path, capsy
     assert "is not a directory" in capsys.readouterr().out
     with pytest.raises(InvalidRunDirectory):
         write_leaderboard(tmp_path)
+
+
+def test_runs_saving_full_or_partial_env_kwargs_belong_to_the_same_bench():
+    from envgym.leaderboard import _same_env
+
+    full = resolved_env_kwargs("envgym/SkillList-v0", {"budget": 16})
+    assert _same_env("envgym/SkillList-v0", full, {"budget": 16})  # a run dir saves every field, bench.json the given
+    assert _same_env("envgym/SkillList-v0", {}, {"steps": 5})  # steps=5 is the default
+    assert not _same_env("envgym/SkillList-v0", full, {"budget": 32})
+    assert not _same_env("envgym/NoSuchEnv-v0", {}, {"steps": 5})
