@@ -360,13 +360,18 @@ class TeachingEnv(gym.Env):
         counts = np.array([sum(e["skill"] == s for e in errors) for s in self.skills], dtype=np.float32)
         return counts / counts.sum() if counts.sum() else counts
 
+    def reported_errors(self, errors: list[dict[str, str]]) -> list[dict[str, str]]:
+        """The validation errors reported in ``info["errors"]``: at most ``max_errors``, a seeded sample."""
+        if len(errors) <= self.config.max_errors:
+            return errors
+        picks = np.random.default_rng([self._episode_seed, self.step_index, 11]).choice(
+            len(errors), self.config.max_errors, replace=False
+        )
+        return [errors[i] for i in sorted(picks)]
+
     def _info(self, errors: list[dict[str, str]]) -> dict[str, Any]:
         profile = dict(zip(self.skills, self.missing_skill_profile(errors).tolist(), strict=True))
-        if len(errors) > self.config.max_errors:
-            picks = np.random.default_rng([self._episode_seed, self.step_index, 11]).choice(
-                len(errors), self.config.max_errors, replace=False
-            )
-            errors = [errors[i] for i in sorted(picks)]
+        errors = self.reported_errors(errors)
         return {
             "task": self.task.name,
             "skills": list(self.skills),

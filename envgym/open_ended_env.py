@@ -14,7 +14,7 @@ from gymnasium import spaces
 
 from envgym.core import TeachingEnv
 from envgym.open_ended_config import OpenEndedConfig
-from envgym.plans import ExamplesPlan, _describe, validate_plan, whole_count
+from envgym.plans import CountPlan, ExamplesPlan, _describe, whole_count
 from skills.errors import InvalidPlan, did_you_mean
 from skills.task import Example, Verdict, verify_example
 
@@ -103,7 +103,7 @@ class OpenEndedEnv(TeachingEnv):
         return observation_space, ExampleListSpace(self.config.budget)
 
     def _observation(self, errors: Sequence[dict[str, str]]) -> dict[str, Any]:
-        shown = self._info(list(errors))["errors"][: self.config.error_window]
+        shown = self.reported_errors(list(errors))[: self.config.error_window]
         return {
             "accuracy": np.array([np.mean(list(self.accuracy.values()))], dtype=np.float32),
             "errors": error_text(shown, self.config.error_text_chars),
@@ -127,13 +127,7 @@ class OpenEndedEnv(TeachingEnv):
                 'Expects a list of examples {"question", "answer", "skill"?} or a data request '
                 f'{{"request": text, "n": count}}; actual {_describe(action)}.'
             )
-        return validate_plan(
-            action,
-            self.skills,
-            list(self._plan_handlers),
-            allowed=self.budget_next,
-            why=f" (budget={self.config.budget} per step, {self.budget_left} left in the episode)",
-        )
+        return super()._plan(action)
 
     def _with_skill(self, item: Any) -> Any:
         """A dict example without a skill gets the one the task's verifier files it under: the skill it is
@@ -155,12 +149,8 @@ class OpenEndedEnv(TeachingEnv):
         counts = dict.fromkeys(self.skills, 0)
         for i, skill in enumerate(matched):
             counts[skill] = request.n // len(matched) + (1 if i < request.n % len(matched) else 0)
-        dropped_before = sum(self.pool.dropped.values())
-        examples = self.pool.sample_plan(counts, self._data_rng)
-        return examples, {
-            "request_skills": matched,
-            "dropped_heldout": sum(self.pool.dropped.values()) - dropped_before,
-        }
+        examples, stats = self._data_for_counts(CountPlan(counts))
+        return examples, {"request_skills": matched, **stats}
 
     def match_request(self, text: str) -> list[str]:
         """The skills a free-form request names: a skill name in the text, else the skills whose name and

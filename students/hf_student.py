@@ -260,16 +260,16 @@ class HFStudent:
                     part = [pairs[i] for i in order[k : k + chunk].tolist()]
                     runs.append((part, 1, (seed + 7919 * (epoch * len(pairs) + k)) % 2**32))
         losses = []
-        total_steps = sum(math.ceil(len(part) / self.config.batch_size) * epochs for part, epochs, _ in runs)
+        run_steps = [math.ceil(len(part) / self.config.batch_size) * epochs for part, epochs, _ in runs]
         steps_done = 0
-        for part, epochs, run_seed in runs:
+        for (part, epochs, run_seed), steps in zip(runs, run_steps, strict=True):
             if not part:
                 continue
             # One schedule spans the whole call, across chunks: each chunk's scheduler starts where the last ended.
             scheduler = torch.optim.lr_scheduler.LambdaLR(
-                self.optimizer, partial(self._lr_factor, offset=steps_done, total=total_steps)
+                self.optimizer, partial(self._lr_factor, offset=steps_done, total=sum(run_steps))
             )
-            steps_done += math.ceil(len(part) / self.config.batch_size) * epochs
+            steps_done += steps
             loss = train_on_pairs(
                 self.model,
                 self.tokenizer,
