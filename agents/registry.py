@@ -1,5 +1,6 @@
 """Teachers by name (``uniform``, ``random``, ``error-proportional``, ``targeted``, and the curriculum-learning zoo
-``tscl``, ``skill-it``, ``odm``, ``doremi``; the lookahead ``oracle``) or ``module:Class``."""
+``tscl``, ``skill-it``, ``odm``, ``doremi``; the lookahead ``oracle``; the open-ended ``error-augment`` and
+``random-examples``; the skill-tree ``tree-*`` policies) or ``module:Class``."""
 
 from __future__ import annotations
 
@@ -16,6 +17,13 @@ from agents.odm import ODMTeacher
 from agents.open_ended import ErrorAugmentTeacher, RandomExamplesTeacher
 from agents.oracle import OracleTeacher
 from agents.skill_it import SkillItTeacher
+from agents.skill_tree import (
+    AlternatingTreeTeacher,
+    FillBalancedTreeTeacher,
+    LPTreeTeacher,
+    RandomTreeTeacher,
+    ThresholdTreeTeacher,
+)
 from agents.targeted import TargetedTeacher
 from agents.tscl import TSCLTeacher
 from skills.errors import InvalidConfig, unknown_name_error
@@ -33,12 +41,22 @@ TEACHERS: dict[str, type] = {
     "oracle": OracleTeacher,
     "error-augment": ErrorAugmentTeacher,
     "random-examples": RandomExamplesTeacher,
+    "tree-threshold": ThresholdTreeTeacher,
+    "tree-alternating": AlternatingTreeTeacher,
+    "tree-fill-balanced": FillBalancedTreeTeacher,
+    "tree-random": RandomTreeTeacher,
+    "tree-lp": LPTreeTeacher,
 }
 # Which environments each built-in teacher's plans fit: skill-list teachers return {skill: count}, open-ended ones
-# lists of examples.
+# lists of examples, skill-tree ones Explore/Exploit actions.
 _OPEN_ENDED = ("error-augment", "random-examples")
 TEACHER_ENVS: dict[str, tuple[str, ...]] = {
-    name: ("envgym/OpenEnded-v0",) if name in _OPEN_ENDED else ("envgym/SkillList-v0",) for name in TEACHERS
+    name: ("envgym/OpenEnded-v0",)
+    if name in _OPEN_ENDED
+    else ("envgym/SkillTree-v0",)
+    if name.startswith("tree-")
+    else ("envgym/SkillList-v0",)
+    for name in TEACHERS
 }
 
 

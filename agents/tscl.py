@@ -116,7 +116,7 @@ class TSCLTeacher:
             self._pending.append((step, accuracy.tolist()))
             if len(self._pending) == self.window:
                 steps = [s for s, _ in self._pending]
-                slope = _slope(np.asarray(steps, dtype=np.float64), np.asarray([a for _, a in self._pending]))
+                slope = window_slope(np.asarray(steps, dtype=np.float64), np.asarray([a for _, a in self._pending]))
                 q = np.asarray(self._q)
                 self._q = (q + self.alpha * (slope - q)).tolist()
                 self._pending = []
@@ -132,7 +132,7 @@ class TSCLTeacher:
             if len(self._history) < 2:
                 return np.ones(n)
             last = slice(-self.window, None)
-            return _slope(np.asarray(self._steps[last], dtype=np.float64), np.asarray(self._history[last]))
+            return window_slope(np.asarray(self._steps[last], dtype=np.float64), np.asarray(self._history[last]))
         deltas = np.diff(np.asarray(self._history), axis=0)[-self.window :]  # sampling
         if len(deltas) == 0:
             return np.ones(n)
@@ -173,7 +173,7 @@ class TSCLTeacher:
         self.seed = int(state["seed"])
 
 
-def _slope(steps: np.ndarray, accuracy: np.ndarray) -> np.ndarray:
+def window_slope(steps: np.ndarray, accuracy: np.ndarray) -> np.ndarray:
     """Least-squares slope of accuracy (rows: points, columns: skills) against steps; 1 with < 2 points."""
     if len(steps) < 2:
         return np.ones(accuracy.shape[1])

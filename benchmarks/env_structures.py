@@ -25,6 +25,8 @@ from envgym.leaderboard import format_ci, mean_ci, paired_difference, read_bench
 PAIRS = {
     "envgym/OpenEnded-v0": ("error-augment", "random-examples"),
     "envgym/SkillList-v0": ("targeted", "random"),
+    # The best of the five tree policies on seeds 0-4 (envgym bench ... --env envgym/SkillTree-v0, README).
+    "envgym/SkillTree-v0": ("tree-threshold", "tree-random"),
 }
 HERE = Path(__file__).parent
 

@@ -12,6 +12,8 @@ from envgym.registration import ENV_IDS, register_envs
 from envgym.runner import run_episode
 from envgym.skill_list_config import SkillListConfig
 from envgym.skill_list_env import SkillListEnv
+from envgym.skill_tree_config import SkillTreeConfig
+from envgym.skill_tree_env import Exploit, Explore, SkillTreeEnv
 
 register_envs()
 
@@ -20,10 +22,14 @@ __all__ = [
     "CountPlan",
     "DataRequest",
     "ExamplesPlan",
+    "Exploit",
+    "Explore",
     "OpenEndedConfig",
     "OpenEndedEnv",
     "SkillListConfig",
     "SkillListEnv",
+    "SkillTreeConfig",
+    "SkillTreeEnv",
     "TeachingEnv",
     "check_teaching_env",
     "run_episode",

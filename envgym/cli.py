@@ -30,31 +30,42 @@ def _make_env(env_id: str, kwargs: dict[str, Any]) -> Any:
 _EPISODE_FLAGS = {"env": "env_id", "teacher": "teacher", "seed": "seed"}
 _RUN_DEFAULTS = {"env": "envgym/SkillList-v0", "seed": 0}
 # Each environment's best shipped teacher, the default of `envgym run --env ID`.
-_DEFAULT_TEACHERS = {"envgym/SkillList-v0": "targeted", "envgym/OpenEnded-v0": "error-augment"}
+_DEFAULT_TEACHERS = {
+    "envgym/SkillList-v0": "targeted",
+    "envgym/OpenEnded-v0": "error-augment",
+    "envgym/SkillTree-v0": "tree-threshold",
+}
 # Env config fields that are not flags of their own: the episode seed is --seed, the student's config is the
 # --student-* flags.
 _ENV_SKIP = ("student_config", "seed")
 _STUDENT_PREFIX = "student-"
 
 
-def _config_classes() -> tuple[type, type]:
-    # OpenEndedConfig holds every SkillListConfig field and its own: one set of flags for all envs (an env
-    # refuses, with a did-you-mean, a field it does not have).
+def _config_classes() -> tuple[list[tuple[type, tuple[str, ...]]], type]:
+    """``([(env config class, fields to skip)], HFStudentConfig)``: one flag for each field of any env's config
+    (an env refuses, with a did-you-mean, a field it does not have). The base fields come with the first class."""
+    import dataclasses
+
     from envgym.open_ended_config import OpenEndedConfig
+    from envgym.skill_tree_config import SkillTreeConfig
     from students.hf_student_config import HFStudentConfig
 
-    return OpenEndedConfig, HFStudentConfig
+    classes, seen = [], set(_ENV_SKIP)
+    for cls in (OpenEndedConfig, SkillTreeConfig):
+        classes.append((cls, tuple(seen)))
+        seen |= {item.name for item in dataclasses.fields(cls)}
+    return classes, HFStudentConfig
 
 
 def _given_env_kwargs(args: argparse.Namespace) -> tuple[dict[str, Any], dict[str, Any]]:
     """(env fields, student-config fields) given as flags."""
     from envgym.config_flags import given_fields
 
-    env_class, student_class = _config_classes()
-    return (
-        given_fields(args, env_class, skip=_ENV_SKIP),
-        given_fields(args, student_class, prefix=_STUDENT_PREFIX),
-    )
+    env_classes, student_class = _config_classes()
+    env_given: dict[str, Any] = {}
+    for env_class, skip in env_classes:
+        env_given.update(given_fields(args, env_class, skip=skip))
+    return env_given, given_fields(args, student_class, prefix=_STUDENT_PREFIX)
 
 
 def _env_kwargs(args: argparse.Namespace, base: dict[str, Any] | None = None) -> dict[str, Any]:
@@ -293,13 +304,15 @@ def _seed(text: str) -> int:
 def _add_env_flags(parser: argparse.ArgumentParser) -> None:
     from envgym.config_flags import add_config_flags
 
-    env_class, student_class = _config_classes()
-    add_config_flags(
-        parser,
-        env_class,
-        skip=_ENV_SKIP,
-        title="environment (SkillListConfig; --student: default, gemma-3-270m or a Hugging Face model directory)",
-    )
+    env_classes, student_class = _config_classes()
+    for env_class, skip in env_classes:
+        add_config_flags(
+            parser,
+            env_class,
+            skip=skip,
+            title=f"environment ({env_class.__name__}; --student: default, gemma-3-270m or a Hugging Face model "
+            "directory)",
+        )
     add_config_flags(parser, student_class, prefix=_STUDENT_PREFIX, title="student training (HFStudentConfig)")
 
 

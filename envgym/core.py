@@ -117,6 +117,17 @@ class TeachingEnv(gym.Env):
         """Default: the step's gain in validation accuracy, macro-averaged over skills."""
         return float(np.mean(list(after.values()))) - float(np.mean(list(before.values())))
 
+    def _start_episode(self) -> None:
+        """Reset the env's own episode state (a skill tree); called by ``reset()`` before the first evaluation."""
+
+    def _evaluated(self, errors: Sequence[dict[str, str]]) -> None:
+        """Record a validation evaluation (``self.accuracy`` is already updated); called before
+        :meth:`_observation` after every reset and step."""
+
+    def write_report_files(self, out_dir: str | Path) -> list[Path]:
+        """Write the env's own pictures or tables of a finished episode beside ``accuracy.png``; returns them."""
+        return []
+
     # -- plug-in point ---------------------------------------------------------------------------------
     def register_plan_kind(self, kind: str, handler: PlanHandler) -> None:
         """Accept plans whose ``kind`` is ``kind``: ``handler(plan)`` returns (training examples, stats).
@@ -156,8 +167,10 @@ class TeachingEnv(gym.Env):
         self.last_training_data = []
         self.pool.dropped.clear()
         self.student.reset()
+        self._start_episode()
         start = time.perf_counter()
         self.accuracy, errors = self.evaluate("val")
+        self._evaluated(errors)
         self.timings = {"generate_seconds": 0.0, "train_seconds": 0.0, "eval_seconds": time.perf_counter() - start}
         return self._remember(self._observation(errors), self._info(errors))
 
@@ -196,13 +209,17 @@ class TeachingEnv(gym.Env):
         before = dict(self.accuracy)
         start = time.perf_counter()
         self.accuracy, errors = self.evaluate("val")
+        self._evaluated(errors)
         eval_seconds = time.perf_counter() - start
         reward = self._reward(before, self.accuracy)
 
         loss = train_stats.get("loss")
         info = self._info(errors)
         info.update(
-            plan=plan.to_json() if plan.kind == CountPlan.kind else {"kind": plan.kind, "size": plan.size},
+            # A plan's own JSON where it has one; a list of examples is summarised (the data is in the run's files).
+            plan=plan.to_json()
+            if callable(getattr(plan, "to_json", None)) and plan.kind != ExamplesPlan.kind
+            else {"kind": plan.kind, "size": plan.size},
             examples_used=len(examples),
             budget_spent=plan.size,
             # None, not NaN, when nothing was trained: steps.jsonl must stay strict JSON.

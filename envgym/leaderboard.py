@@ -34,7 +34,7 @@ from skills.errors import InvalidConfig, InvalidRunDirectory
 CONFIDENCE = 0.95
 BASELINE = "uniform"
 # The baseline of environments whose teachers plan differently (the open-ended env's control is random examples).
-BASELINES = {"envgym/OpenEnded-v0": "random-examples"}
+BASELINES = {"envgym/OpenEnded-v0": "random-examples", "envgym/SkillTree-v0": "tree-random"}
 ORACLE = "oracle"
 BENCH_FILE = "bench.json"
 ERROR_FILE = "error.json"

@@ -7,6 +7,7 @@ import gymnasium as gym
 ENV_IDS = {
     "envgym/SkillList-v0": "envgym.skill_list_env:SkillListEnv",
     "envgym/OpenEnded-v0": "envgym.open_ended_env:OpenEndedEnv",
+    "envgym/SkillTree-v0": "envgym.skill_tree_env:SkillTreeEnv",
 }
 
 

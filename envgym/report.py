@@ -113,3 +113,68 @@ def write_summary(out_dir: str | Path, report: dict[str, Any]) -> Path:
     path = Path(out_dir) / "summary.md"
     path.write_text("\n".join(lines))
     return path
+
+
+def plot_skill_tree(path: str | Path, tree: Any, title: str = "skill tree") -> Path:
+    """Draw a ``root -> skill -> subskill`` tree: nodes coloured by validation accuracy, subskills sized by the
+    training data generated for them, each labelled with its accuracy and data."""
+    path = Path(path)
+    os.environ.setdefault("MPLCONFIGDIR", str(path.parent / ".matplotlib"))
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    import networkx as nx
+
+    skills = [node for node in tree.successors("root")]
+    leaves = [(skill, name) for skill in skills for name in tree.successors(skill)]
+    width = max(len(leaves), len(skills), 1)
+    position: dict[str, tuple[float, float]] = {"root": (width / 2, 2.0)}
+    column = 0
+    for skill in skills:
+        children = list(tree.successors(skill))
+        for child in children:
+            position[child] = (column + 0.5, 0.0)
+            column += 1
+        if not children:
+            column += 1
+        position[skill] = (column - max(len(children), 1) / 2, 1.0)
+    fig, ax = plt.subplots(figsize=(max(8.0, 0.9 * width), 5.5))
+    cmap = plt.get_cmap("RdYlGn")
+    nodes = [node for node in tree.nodes if node != "root"]
+    data = [tree.nodes[node].get("data", 0) for node in nodes]
+    biggest = max([*data, 1])
+    sizes = [
+        900 if tree.nodes[node]["kind"] == "skill" else 120 + 1400 * (count / biggest) ** 0.5
+        for node, count in zip(nodes, data, strict=True)
+    ]
+    nx.draw_networkx_edges(tree, position, ax=ax, arrows=False, edge_color="#999999")
+    nx.draw_networkx_nodes(tree, position, nodelist=["root"], node_color="#dddddd", node_size=600, ax=ax)
+    drawn = nx.draw_networkx_nodes(
+        tree,
+        position,
+        nodelist=nodes,
+        node_color=[tree.nodes[node]["accuracy"] for node in nodes],
+        cmap=cmap,
+        vmin=0.0,
+        vmax=1.0,
+        node_size=sizes,
+        ax=ax,
+    )
+    labels = {"root": tree.nodes["root"].get("task", "root")}
+    for node in nodes:
+        attrs = tree.nodes[node]
+        if attrs["kind"] == "skill":  # the band parameter's name once, at the skill: leaves show only its range
+            children = list(tree.successors(node))
+            feature = children[0].split("/", 1)[-1].split("=")[0].replace("_", " ") if children else ""
+            labels[node] = f"{node}\n{feature}\nacc {attrs['accuracy']:.2f}"
+        else:
+            labels[node] = f"{node.rsplit('=', 1)[-1]}\n{attrs['accuracy']:.2f}\nn={attrs['data']}"
+    nx.draw_networkx_labels(tree, position, labels=labels, font_size=6, ax=ax)
+    fig.colorbar(drawn, ax=ax, label="validation accuracy", shrink=0.7, fraction=0.03)
+    ax.set_title(f"{title} (subskill size: training data generated)")
+    ax.set_axis_off()
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+    return path

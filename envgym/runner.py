@@ -33,7 +33,7 @@ from skills.errors import DamagedCheckpoint, InvalidConfig, InvalidPlan, Invalid
 
 CHECKPOINT = "checkpoint"
 _VERSIONED = ("envgym", "torch", "transformers", "peft", "trl", "gymnasium", "numpy", "ray", "openai")
-_RUN_FILES = ("config.json", "steps.jsonl", "data", "report.json", "summary.md", "accuracy.png")
+_RUN_FILES = ("config.json", "steps.jsonl", "data", "report.json", "summary.md", "accuracy.png", "skill_tree.png")
 
 
 def _versions() -> dict[str, str]:
@@ -328,4 +328,5 @@ def _run_locked(
     write_text_atomic(out / "report.json", dumps(report, indent=2) + "\n")
     write_summary(out, report)
     plot_accuracy(out, report)
+    base.write_report_files(out)
     return report

@@ -167,6 +167,46 @@ def _member_mul_1d(op: str, terms: tuple[int, ...]) -> bool:
     return _is_3d(big) and 2 <= small <= 9
 
 
+# --- difficulty: the generator parameter each skill's subskills (difficulty bands) are cut on -----------------
+
+
+def _carries(*terms: int) -> int:
+    """Columns that carry in the column addition of ``terms`` (a carry of 2 counts once)."""
+    count = carry = 0
+    while any(terms) or carry:
+        column = sum(t % 10 for t in terms) + carry
+        carry = column // 10
+        count += carry > 0
+        terms = tuple(t // 10 for t in terms)
+    return count
+
+
+def _borrows(a: int, b: int) -> int:
+    count = borrow = 0
+    while b or borrow:
+        borrow = int(a % 10 - borrow < b % 10)
+        count += borrow
+        a, b = a // 10, b // 10
+    return count
+
+
+def _largest_column_sum(a: int, b: int, *_: int) -> int:
+    return max((a // 10**i) % 10 + (b // 10**i) % 10 for i in range(3))
+
+
+def _answer_zeros(a: int, b: int) -> int:
+    return str(a - b).count("0")
+
+
+def _first_difference(a: int, b: int) -> int:
+    """The digit position (0 = hundreds) where two 3-digit numbers first differ; 3 when they are equal."""
+    return next((i for i, (x, y) in enumerate(zip(str(a), str(b), strict=True)) if x != y), 3)
+
+
+def _small_factor(a: int, b: int) -> int:
+    return min(a, b)
+
+
 @dataclass(frozen=True)
 class _SkillSpec:
     skill: Skill
@@ -174,6 +214,8 @@ class _SkillSpec:
     render: Callable[..., str]
     member: Member  # the exact membership predicate on (operator, operands)
     rule: str  # the membership predicate in words, for verify()'s details
+    difficulty: Callable[..., int]  # the parameter its difficulty bands are cut on, from the operands
+    difficulty_name: str  # that parameter in a few words ("carries")
 
 
 _SPECS: tuple[_SkillSpec, ...] = (
@@ -183,6 +225,8 @@ _SPECS: tuple[_SkillSpec, ...] = (
         partial(_render, "+"),
         _member_add_no_carry,
         "a+b= with a and b in 100..999 and no column carrying",
+        _largest_column_sum,
+        "largest column sum",
     ),
     _SkillSpec(
         Skill("add_carry", "Add two 2-digit numbers with at least one carry.", "addition"),
@@ -190,6 +234,8 @@ _SPECS: tuple[_SkillSpec, ...] = (
         partial(_render, "+"),
         _member_add_carry,
         "a+b= with a and b in 10..99 and at least one column carrying",
+        _carries,
+        "carries",
     ),
     _SkillSpec(
         Skill("add_3d_carry", "Add two 3-digit numbers with at least one carry.", "addition"),
@@ -197,6 +243,8 @@ _SPECS: tuple[_SkillSpec, ...] = (
         partial(_render, "+"),
         _member_add_3d_carry,
         "a+b= with a and b in 100..999 and at least one column carrying",
+        _carries,
+        "carries",
     ),
     _SkillSpec(
         Skill("sum3", "Add three numbers: a 2-digit number and two 1-digit numbers.", "addition"),
@@ -204,6 +252,8 @@ _SPECS: tuple[_SkillSpec, ...] = (
         partial(_render, "+"),
         _member_sum3,
         "a+b+c= with one term in 10..99 and two terms in 1..9",
+        _carries,
+        "carries",
     ),
     _SkillSpec(
         Skill("sub_no_borrow", "Subtract 3-digit numbers column by column with no borrow.", "subtraction"),
@@ -211,6 +261,8 @@ _SPECS: tuple[_SkillSpec, ...] = (
         partial(_render, "-"),
         _member_sub_no_borrow,
         "a-b= with b and a-b in 100..999, a <= 999 and no column borrowing",
+        _answer_zeros,
+        "zeros in the answer",
     ),
     _SkillSpec(
         Skill("sub_borrow", "Subtract a smaller 3-digit number with at least one borrow.", "subtraction"),
@@ -218,6 +270,8 @@ _SPECS: tuple[_SkillSpec, ...] = (
         partial(_render, "-"),
         _member_sub_borrow,
         "a-b= with 100 <= b < a <= 999 and at least one column borrowing",
+        _borrows,
+        "borrows",
     ),
     _SkillSpec(
         Skill("compare", "Compare two 3-digit numbers: answer <, = or >.", "comparison"),
@@ -225,6 +279,8 @@ _SPECS: tuple[_SkillSpec, ...] = (
         partial(_render, "?"),
         _member_compare,
         "a?b= with a and b in 100..999",
+        _first_difference,
+        "first differing digit (0 = hundreds, 3 = equal)",
     ),
     _SkillSpec(
         Skill("mul_1d", "Multiply a 3-digit number by a 1-digit number (2-9).", "multiplication"),
@@ -232,6 +288,8 @@ _SPECS: tuple[_SkillSpec, ...] = (
         partial(_render, "*"),
         _member_mul_1d,
         "a*b= with one factor in 100..999 and the other in 2..9",
+        _small_factor,
+        "one-digit factor",
     ),
 )
 _SPEC_BY_NAME = {spec.skill.name: spec for spec in _SPECS}
@@ -406,6 +464,27 @@ class ArithmeticTask:
                 neighbour = spec.render(*spec.sample(rng))
             examples.append(Example(neighbour, solve(neighbour), skill))
         return examples
+
+    def difficulty(self, example: Example) -> int:
+        """The generator parameter ``example.skill``'s difficulty bands are cut on (:meth:`difficulty_name`):
+        carries for the carrying additions, borrows for ``sub_borrow``, the one-digit factor for ``mul_1d``, ...
+        These bands are the subskills of ``envgym/SkillTree-v0``.
+
+        >>> task = ArithmeticTask()
+        >>> [task.difficulty(Example(q, "", "add_carry")) for q in ("47+38=", "58+67=")]
+        [1, 2]
+        """
+        if example.skill not in self._specs:
+            raise unknown_name_error("arithmetic skill", example.skill, self._specs)
+        parsed = _parse(example.question)
+        if isinstance(parsed, str):
+            raise InvalidPlan(f"Expects a question of this task to measure its difficulty; {parsed}.")
+        return self._specs[example.skill].difficulty(*parsed[1])
+
+    def difficulty_name(self, skill: str) -> str:
+        if skill not in self._specs:
+            raise unknown_name_error("arithmetic skill", skill, self._specs)
+        return self._specs[skill].difficulty_name
 
     def score(self, example: Example, answer: str) -> float:
         """1.0 when ``answer`` (surrounding whitespace ignored) is the exact answer to a trusted example's

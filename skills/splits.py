@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import hashlib
 from collections import Counter
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
 import numpy as np
@@ -109,10 +109,24 @@ class TrainingPool:
         self.splits = splits
         self.dropped: Counter[str] = Counter()
 
-    def sample(self, skill: str, n: int, rng: np.random.Generator) -> list[Example]:
+    def sample(
+        self, skill: str, n: int, rng: np.random.Generator, keep: Callable[[Example], bool] | None = None
+    ) -> list[Example]:
+        """``n`` training examples of ``skill``; with ``keep``, only generated examples it accepts (a subskill's
+        band: rejection sampling from the skill's generator)."""
         out: list[Example] = []
+        drawn = 0
         while len(out) < n:
-            kept, dropped = self.splits.filter_training(self.splits.task.generate(skill, n - len(out), rng))
+            generated = self.splits.task.generate(skill, n - len(out), rng)
+            drawn += len(generated)
+            if keep is not None:
+                generated = [ex for ex in generated if keep(ex)]
+                if drawn > 1000 * n and not out and not generated:
+                    raise InvalidConfig(
+                        f"Expects the generator of skill {skill!r} to produce examples of the requested subset; "
+                        f"none in {drawn} draws. Choose a subset (subskill band) the generator reaches."
+                    )
+            kept, dropped = self.splits.filter_training(generated)
             self.dropped[skill] += dropped
             out.extend(kept)
         return out

@@ -1,0 +1,41 @@
+"""Configuration of :class:`envgym.SkillTreeEnv`: the skill-list episode fields plus the shape of the skill tree."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from envgym.skill_list_config import SkillListConfig, _check_int
+from skills.errors import InvalidConfig
+
+
+@dataclass
+class SkillTreeConfig(SkillListConfig):
+    """Everything that defines a skill-tree teaching episode (``gym.make("envgym/SkillTree-v0", ...)`` keywords)."""
+
+    max_subskills: int = field(
+        default=4, metadata={"help": "Subskill slots per skill in the observation; exploring beyond them is refused."}
+    )
+    initial_subskills: int = field(
+        default=0,
+        metadata={
+            "help": "Subskills each skill starts an episode with (the proposer's first ones), allocation 0. "
+            "DataEnvGym starts from empty trees: the first step explores."
+        },
+    )
+    proposer: Any = field(
+        default="bands",
+        metadata={
+            "help": "Who proposes subskills when a teacher explores: 'bands' (difficulty bands of the task's "
+            "generator) or an object with propose(task, skill, existing, n) (skills.subskills.SubskillProposer)."
+        },
+    )
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        _check_int("max_subskills", self.max_subskills, minimum=1)
+        _check_int("initial_subskills", self.initial_subskills, minimum=0)
+        if self.initial_subskills > self.max_subskills:
+            raise InvalidConfig(
+                f"Expects initial_subskills <= max_subskills={self.max_subskills}; actual {self.initial_subskills}."
+            )
