@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import copy
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from typing import Any
 
 import networkx as nx
@@ -26,8 +26,7 @@ class Explore:
     allocation: int = 0
 
     def to_json(self) -> dict[str, Any]:
-        return {"type": "explore", "skill": self.skill, "n_new_subskills": self.n_new_subskills,
-                "allocation": self.allocation}  # fmt: skip
+        return {"type": "explore", **asdict(self)}
 
 
 @dataclass(frozen=True)
