@@ -180,7 +180,8 @@ def _cmd_run(args: argparse.Namespace) -> int:
     finally:
         lock.release()
     print_report(report, console)
-    console.print(f"Results in {out}/ (report.json, summary.md, accuracy.png, steps.jsonl)")
+    written = ("report.json", "summary.md", "accuracy.png", "skill_tree.png", "steps.jsonl")
+    console.print(f"Results in {out}/ ({', '.join(name for name in written if (Path(out) / name).exists())})")
     return 0
 
 
