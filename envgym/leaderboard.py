@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import json
 import math
-import os
 import warnings
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
@@ -28,7 +27,7 @@ import numpy as np
 from scipy import stats
 
 from envgym.files import dumps, read_json, write_text_atomic
-from envgym.report import load_report, read_steps
+from envgym.report import load_report, pyplot, read_steps
 from skills.errors import InvalidConfig, InvalidRunDirectory
 
 CONFIDENCE = 0.95
@@ -569,11 +568,7 @@ def plot_leaderboard(board: Mapping[str, Any], path: str | Path) -> Path:
     """Left: each teacher's mean validation accuracy by step with its interval band. Right: mean final test
     gains with their intervals."""
     path = Path(path)
-    os.environ.setdefault("MPLCONFIGDIR", str(path.parent / ".matplotlib"))
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    plt = pyplot(path.parent)
     from matplotlib.ticker import MaxNLocator
 
     rows = [r for r in board["rows"] if r["n_seeds"]]

@@ -88,18 +88,27 @@ def _counts_from_mapping(mapping: Mapping[Any, Any], skills: Sequence[str]) -> C
     return CountPlan({skill: whole_count(mapping.get(skill, 0), f"skill {skill!r}") for skill in skills})
 
 
+def real_array(value: Any, *, allow_bool: bool = False) -> np.ndarray:
+    """``value`` as a float64 array of real numbers, refusing what numpy would quietly convert (``"1"`` and, unless
+    ``allow_bool``, ``True`` both become 1.0). Raises TypeError, or ValueError for ragged nested lists."""
+    raw = np.asarray(value)
+    kinds = "iufb" if allow_bool else "iuf"
+    numeric = raw.dtype.kind in kinds or (
+        raw.dtype.kind == "O"
+        and all(
+            isinstance(v, numbers.Real) and (allow_bool or not isinstance(v, (bool, np.bool_))) for v in raw.ravel()
+        )
+    )
+    if not numeric:
+        raise TypeError(f"dtype {raw.dtype}")
+    return raw.astype(np.float64)
+
+
 def _counts_from_shares(action: Any, skills: Sequence[str], allowed: int) -> CountPlan:
     """An array of per-skill budget shares, normalised and allocated over ``allowed`` examples (largest
     remainder); all zeros spends nothing. This is the numeric action RL libraries emit (float32 ``Box``)."""
     try:
-        raw = np.asarray(action)
-        numeric = raw.dtype.kind in "iuf" or (
-            raw.dtype.kind == "O"
-            and all(isinstance(v, numbers.Real) and not isinstance(v, (bool, np.bool_)) for v in raw.ravel())
-        )
-        if not numeric:  # numpy would happily turn "1" into 1.0 and True into 1.0
-            raise TypeError(f"dtype {raw.dtype}")
-        array = raw.astype(np.float64)
+        array = real_array(action)
     except (ValueError, TypeError) as err:  # ragged nested lists, strings, None, booleans
         raise InvalidPlan(
             f"Expects {len(skills)} numeric per-skill budget shares; actual {_describe(action)} ({err})."

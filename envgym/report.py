@@ -46,14 +46,20 @@ def load_report(out_dir: str | Path) -> dict[str, Any]:
     return report
 
 
-def plot_accuracy(out_dir: str | Path, report: dict[str, Any]) -> Path:
-    """Per-skill validation accuracy by step (solid) and test accuracy before/after (markers)."""
+def pyplot(out_dir: str | Path) -> Any:
+    """matplotlib's pyplot on the file-only Agg backend, its cache inside ``out_dir`` unless one is set."""
     os.environ.setdefault("MPLCONFIGDIR", str(Path(out_dir) / ".matplotlib"))
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
+    return plt
+
+
+def plot_accuracy(out_dir: str | Path, report: dict[str, Any]) -> Path:
+    """Per-skill validation accuracy by step (solid) and test accuracy before/after (markers)."""
+    plt = pyplot(out_dir)
     steps = read_steps(out_dir)
     skills = list(report["test_accuracy"]["per_skill"])
     series = [report["val_accuracy_start"], *[s["val_accuracy"] for s in steps]]
@@ -119,14 +125,10 @@ def plot_skill_tree(path: str | Path, tree: Any, title: str = "skill tree") -> P
     """Draw a ``root -> skill -> subskill`` tree: nodes coloured by validation accuracy, subskills sized by the
     training data generated for them, each labelled with its accuracy and data."""
     path = Path(path)
-    os.environ.setdefault("MPLCONFIGDIR", str(path.parent / ".matplotlib"))
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    plt = pyplot(path.parent)
     import networkx as nx
 
-    skills = [node for node in tree.successors("root")]
+    skills = list(tree.successors("root"))
     leaves = [(skill, name) for skill in skills for name in tree.successors(skill)]
     width = max(len(leaves), len(skills), 1)
     position: dict[str, tuple[float, float]] = {"root": (width / 2, 2.0)}

@@ -17,7 +17,7 @@ from gymnasium import spaces
 
 from agents.base import allocate
 from envgym.core import TeachingEnv
-from envgym.plans import _describe, whole_count
+from envgym.plans import _describe, real_array, whole_count
 from envgym.skill_tree_actions import ROOT, Exploit, Explore, subskills_of, tree_from_json, tree_to_json
 from envgym.skill_tree_config import SkillTreeConfig
 from skills.errors import InvalidPlan, did_you_mean
@@ -381,10 +381,7 @@ def _whole_change(value: Any, name: str) -> int:
 
 def _numeric_array(value: Any, shape: tuple[int, ...], what: str) -> np.ndarray:
     try:
-        array = np.asarray(value)
-        if array.dtype.kind not in "iuf" and array.dtype != bool:
-            raise TypeError(f"dtype {array.dtype}")
-        array = array.astype(np.float64)
+        array = real_array(value, allow_bool=True)
     except (TypeError, ValueError) as err:
         raise InvalidPlan(f"Expects {what} as numbers; actual {_describe(value)} ({err}).") from None
     if array.shape != shape or not np.isfinite(array).all():
