@@ -3,6 +3,8 @@
 from agents.base import Teacher, allocate, counts_plan
 from agents.baselines import ErrorProportionalTeacher, RandomTeacher, UniformTeacher
 from agents.doremi import DoReMiTeacher
+from agents.llm2llm import LLM2LLMTeacher
+from agents.llm_teacher import LLMTeacher
 from agents.odm import ODMTeacher
 from agents.oracle import OracleTeacher
 from agents.registry import make_teacher, teacher_names
@@ -13,6 +15,8 @@ from agents.tscl import TSCLTeacher
 __all__ = [
     "DoReMiTeacher",
     "ErrorProportionalTeacher",
+    "LLM2LLMTeacher",
+    "LLMTeacher",
     "ODMTeacher",
     "OracleTeacher",
     "RandomTeacher",

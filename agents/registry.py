@@ -1,6 +1,7 @@
 """Teachers by name (``uniform``, ``random``, ``error-proportional``, ``targeted``, and the curriculum-learning zoo
 ``tscl``, ``skill-it``, ``odm``, ``doremi``; the lookahead ``oracle``; the open-ended ``error-augment`` and
-``random-examples``; the skill-tree ``tree-*`` policies) or ``module:Class``."""
+``random-examples``; the skill-tree ``tree-*`` policies; the LLM teachers ``llm`` and ``llm2llm``) or
+``module:Class``."""
 
 from __future__ import annotations
 
@@ -13,6 +14,8 @@ from typing import Any
 from agents.base import Teacher
 from agents.baselines import ErrorProportionalTeacher, RandomTeacher, UniformTeacher
 from agents.doremi import DoReMiTeacher
+from agents.llm2llm import LLM2LLMTeacher
+from agents.llm_teacher import LLMTeacher
 from agents.odm import ODMTeacher
 from agents.open_ended import ErrorAugmentTeacher, RandomExamplesTeacher
 from agents.oracle import OracleTeacher
@@ -26,7 +29,7 @@ from agents.skill_tree import (
 )
 from agents.targeted import TargetedTeacher
 from agents.tscl import TSCLTeacher
-from skills.errors import InvalidConfig, unknown_name_error
+from skills.errors import Error, InvalidConfig, unknown_name_error
 
 TEACHERS: dict[str, type] = {
     "uniform": UniformTeacher,
@@ -46,18 +49,27 @@ TEACHERS: dict[str, type] = {
     "tree-fill-balanced": FillBalancedTreeTeacher,
     "tree-random": RandomTreeTeacher,
     "tree-lp": LPTreeTeacher,
+    # LLM teachers: an OpenAI-compatible endpoint (--teacher-base-url, --teacher-model).
+    "llm": LLMTeacher,
+    "llm2llm": LLM2LLMTeacher,
 }
 # Which environments each built-in teacher's plans fit: skill-list teachers return {skill: count}, open-ended ones
 # lists of examples, skill-tree ones Explore/Exploit actions.
 _OPEN_ENDED = ("error-augment", "random-examples")
+# LLM teachers plan for both: weights or examples on a skill list, requests or examples on the open-ended env.
+_LLM = ("llm", "llm2llm")
 TEACHER_ENVS: dict[str, tuple[str, ...]] = {
-    name: ("envgym/OpenEnded-v0",)
+    name: ("envgym/SkillList-v0", "envgym/OpenEnded-v0")
+    if name in _LLM
+    else ("envgym/OpenEnded-v0",)
     if name in _OPEN_ENDED
     else ("envgym/SkillTree-v0",)
     if name.startswith("tree-")
     else ("envgym/SkillList-v0",)
     for name in TEACHERS
 }
+# Teachers whose constructor takes llm= (an LLMClientConfig's fields: the --teacher-* flags).
+LLM_TEACHERS = _LLM
 
 
 def check_teacher_fits(spec: str, env_id: str) -> None:
@@ -81,6 +93,20 @@ def make_teacher(spec: str, *, seed: int | None = None, **kwargs: Any) -> Teache
 
     ``seed`` is passed to any teacher whose constructor takes one.
     """
+    factory = resolve_teacher(spec)
+    if seed is not None and "seed" in inspect.signature(factory).parameters:
+        kwargs["seed"] = seed
+    try:
+        teacher = factory(**kwargs)
+    except TypeError as err:
+        raise InvalidConfig(f"Could not construct teacher {spec!r} with arguments {sorted(kwargs)}: {err}") from None
+    if not callable(getattr(teacher, "act", None)):
+        raise InvalidConfig(f"Expects a teacher with an act(observation, info) method; {spec!r} has none.")
+    return teacher
+
+
+def resolve_teacher(spec: str) -> Any:
+    """The class (or factory) a teacher spec names: a built-in name or ``package.module:ClassName``."""
     if ":" in spec:
         module_name, _, attr = spec.partition(":")
         if os.getcwd() not in sys.path:
@@ -94,17 +120,15 @@ def make_teacher(spec: str, *, seed: int | None = None, **kwargs: Any) -> Teache
         if not hasattr(module, attr):
             public = [n for n in dir(module) if not n.startswith("_")]
             raise unknown_name_error(f"attribute of module {module_name!r}", attr, public)
-        factory = getattr(module, attr)
-    elif spec in TEACHERS:
-        factory = TEACHERS[spec]
-    else:
-        raise unknown_name_error("teacher", spec, [*TEACHERS, "module:Class"])
-    if seed is not None and "seed" in inspect.signature(factory).parameters:
-        kwargs["seed"] = seed
+        return getattr(module, attr)
+    if spec in TEACHERS:
+        return TEACHERS[spec]
+    raise unknown_name_error("teacher", spec, [*TEACHERS, "module:Class"])
+
+
+def takes_llm(spec: str) -> bool:
+    """Whether the teacher ``spec`` names talks to an LLM (its constructor takes ``llm=``, an endpoint)."""
     try:
-        teacher = factory(**kwargs)
-    except TypeError as err:
-        raise InvalidConfig(f"Could not construct teacher {spec!r} with arguments {sorted(kwargs)}: {err}") from None
-    if not callable(getattr(teacher, "act", None)):
-        raise InvalidConfig(f"Expects a teacher with an act(observation, info) method; {spec!r} has none.")
-    return teacher
+        return "llm" in inspect.signature(resolve_teacher(spec)).parameters
+    except (Error, TypeError, ValueError):  # make_teacher reports an unknown or unimportable teacher itself
+        return False

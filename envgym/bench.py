@@ -32,7 +32,7 @@ import tempfile
 import time
 import traceback
 from collections.abc import Iterable, Iterator, Mapping, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -67,6 +67,7 @@ class Episode:
     out: str  # its run directory
     reference: str | None = None  # passed as make_teacher(teacher, seed=seed, reference=...)
     after: tuple[str, int] | None = None  # the (teacher, seed) episode of this grid that must finish first
+    llm: dict[str, Any] | None = None  # an LLM teacher's endpoint: make_teacher(teacher, seed=seed, llm=...)
 
 
 @dataclass
@@ -227,7 +228,9 @@ def run_one(
                 f"Expects the reference run {episode.reference!r} to finish first; it failed "
                 f"({reference_record.get('error_type')}: {reference_record.get('message')})."
             )
-        kwargs = {"reference": episode.reference} if episode.reference else {}
+        kwargs: dict[str, Any] = {"reference": episode.reference} if episode.reference else {}
+        if episode.llm is not None:
+            kwargs["llm"] = episode.llm
         teacher = make_teacher(episode.teacher, seed=episode.seed, **kwargs)
         env = gym.make(env_id, **env_kwargs)
         checkpointed = _has_checkpoint(out)
@@ -379,13 +382,16 @@ def run_bench(
     jobs: int | None = None,
     address: str | None = None,
     progress: bool = True,
+    teacher_llm: Mapping[str, Any] | None = None,
 ) -> BenchResult:
     """Run every (teacher, seed) episode not finished yet in ``out`` as a Ray task, then write the leaderboard.
 
     ``teachers``: names or ``module:Class`` (``"uniform,targeted"`` or a list); ``seeds``: ``"0-15"``,
     ``"0,3,7"`` or ints; ``env_kwargs``: ``gym.make`` keyword arguments of every episode. ``jobs``: episodes at
     once (local Ray CPUs; default: all cores); with ``address`` (an existing Ray cluster) it caps the episodes in
-    flight and the cluster's CPUs decide otherwise. Failed episodes are recorded, not raised."""
+    flight and the cluster's CPUs decide otherwise. ``teacher_llm``: the endpoint (LLMClientConfig fields) of the
+    LLM teachers among ``teachers``; each episode caches its replies in its run directory. Failed episodes are
+    recorded, not raised."""
     start = time.perf_counter()
     teachers = parse_teachers(teachers)
     seeds = parse_seeds(seeds)
@@ -403,6 +409,10 @@ def run_bench(
         }
         bench = _merged_bench_file(out, teachers, seeds, env_id, saved)
         episodes = plan_episodes(teachers, seeds, out, finished)
+        if teacher_llm is not None:
+            from agents.registry import takes_llm
+
+            episodes = [replace(e, llm=dict(teacher_llm)) if takes_llm(e.teacher) else e for e in episodes]
         for episode in episodes:
             _check_existing(episode, env_id, saved)
         write_text_atomic(out / BENCH_FILE, dumps(bench, indent=2) + "\n")

@@ -77,6 +77,30 @@ def _env_kwargs(args: argparse.Namespace, base: dict[str, Any] | None = None) ->
     return kwargs
 
 
+_TEACHER_LLM_PREFIX = "teacher-"
+
+
+def _teacher_kwargs(args: argparse.Namespace, spec: str, saved: dict[str, Any] | None = None) -> dict[str, Any]:
+    """``{"llm": {...}}`` for a teacher that talks to an LLM: the saved endpoint (a resumed run's) overridden by
+    the ``--teacher-*`` flags given (on resume too: a restarted server may listen elsewhere; the run's replies
+    are cached, so completed steps are not asked again). Refuses those flags for a teacher without an LLM."""
+    from agents.registry import LLM_TEACHERS, takes_llm
+    from envgym.config_flags import given_fields
+    from envgym.error import InvalidConfig
+    from skills.llm import LLMClientConfig
+
+    given = given_fields(args, LLMClientConfig, prefix=_TEACHER_LLM_PREFIX)
+    if not takes_llm(spec):
+        if given:
+            flags = ", ".join(f"--{_TEACHER_LLM_PREFIX}{name.replace('_', '-')}" for name in given)
+            raise InvalidConfig(
+                f"{flags} configure an LLM teacher ({', '.join(LLM_TEACHERS)}, or a module:Class taking llm=); "
+                f"teacher {spec!r} has no LLM. Drop the flags or choose --teacher llm."
+            )
+        return {}
+    return {"llm": {**(saved or {}), **given}}
+
+
 def _load_config_file(path: str) -> dict[str, Any]:
     from envgym.error import InvalidConfig
     from envgym.files import read_json
@@ -169,7 +193,8 @@ def _cmd_run(args: argparse.Namespace) -> int:
         if not resume:
             refuse_existing_run(out)
         check_teacher_fits(teacher_spec, env_id)
-        teacher = make_teacher(teacher_spec, seed=seed)
+        saved_llm = config.get("teacher_llm") if resume else loaded.get("teacher_llm")
+        teacher = make_teacher(teacher_spec, seed=seed, **_teacher_kwargs(args, teacher_spec, saved_llm))
         with console.status("Loading the environment and student..."):
             env = _make_env(env_id, env_kwargs)
         report = run_episode(env, teacher, out, seed=seed, teacher_name=teacher_spec, resume=resume)
@@ -191,8 +216,10 @@ def _cmd_bench(args: argparse.Namespace) -> int:
     from envgym.leaderboard import FILES, print_leaderboard
 
     env_kwargs = _env_kwargs(args)
+    teacher_llm: dict[str, Any] | None = None
     for teacher in args.teachers.split(","):
         check_teacher_fits(teacher.strip(), args.env or DEFAULT_ENV)
+        teacher_llm = _teacher_kwargs(args, teacher.strip()).get("llm", teacher_llm)
     try:
         result = run_bench(
             args.teachers,
@@ -202,6 +229,7 @@ def _cmd_bench(args: argparse.Namespace) -> int:
             env_kwargs=env_kwargs,
             jobs=args.jobs,
             address=args.address,
+            teacher_llm=teacher_llm,
         )
     except KeyboardInterrupt:
         console.print(
@@ -315,6 +343,14 @@ def _add_env_flags(parser: argparse.ArgumentParser) -> None:
             "directory)",
         )
     add_config_flags(parser, student_class, prefix=_STUDENT_PREFIX, title="student training (HFStudentConfig)")
+    from skills.llm import LLMClientConfig
+
+    add_config_flags(
+        parser,
+        LLMClientConfig,
+        prefix=_TEACHER_LLM_PREFIX,
+        title="LLM teacher endpoint (LLMClientConfig; --teacher llm or llm2llm; any OpenAI-compatible server)",
+    )
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -30,7 +30,10 @@ import numpy as np
 from envgym.files import jsonable, read_json
 from envgym.plans import CountPlan, ExamplesPlan, validate_examples, validate_plan
 from envgym.skill_list_config import SkillListConfig
+from skills.data_engine import DataEngine, ProceduralDataEngine
 from skills.errors import DamagedCheckpoint, InvalidConfig, InvalidPlan, ResetNeeded, unknown_name_error
+from skills.llm import LLMClient
+from skills.llm.data_engine import SELF_CONSISTENCY, VERIFIED_BY, LLMDataEngine
 from skills.registry import make_task
 from skills.splits import TaskSplits, TrainingPool
 from skills.storage import read_examples_jsonl, write_examples_jsonl
@@ -77,9 +80,12 @@ class TeachingEnv(gym.Env):
             CountPlan.kind: self._data_for_counts,
             ExamplesPlan.kind: self._data_for_examples,
         }
-        # Kinds whose data the task generated itself (gold by construction, held-out filtered by the pool).
-        # Everything else, including every registered kind, goes through the full referee.
-        self._task_generated_kinds = {CountPlan.kind}
+        self.data_engine = self._make_data_engine()
+        # Kinds whose data the environment's data engine makes. With the procedural engine they are task-generated
+        # (gold by construction, held-out filtered by the pool); an LLM engine's go through the full referee,
+        # which also honours the engine's self-consistency check for them (and never for a teacher's examples).
+        self._engine_kinds = {CountPlan.kind}
+        self._task_generated_kinds = set(self._engine_kinds) if self.data_engine.trusted else set()
         self._episode_seed = 0
         self._data_rng = np.random.default_rng(0)
         self.step_index = 0
@@ -192,7 +198,12 @@ class TeachingEnv(gym.Env):
         plan = self._plan(action)
         start = time.perf_counter()
         examples, data_stats = self._plan_handlers[plan.kind](plan)
-        examples, referee_stats = self._referee(examples, plan, task_generated=plan.kind in self._task_generated_kinds)
+        examples, referee_stats = self._referee(
+            examples,
+            plan,
+            task_generated=plan.kind in self._task_generated_kinds,
+            engine_made=plan.kind in self._engine_kinds,
+        )
         generate_seconds = time.perf_counter() - start
 
         seed = int(np.random.SeedSequence([self._episode_seed, self.step_index]).generate_state(1)[0])
@@ -240,13 +251,16 @@ class TeachingEnv(gym.Env):
         return observation, info
 
     # -- the referee -----------------------------------------------------------------------------------
-    def _referee(self, examples: Any, plan: Any, *, task_generated: bool) -> tuple[list[Example], dict[str, Any]]:
+    def _referee(
+        self, examples: Any, plan: Any, *, task_generated: bool, engine_made: bool = False
+    ) -> tuple[list[Example], dict[str, Any]]:
         """Keep only the examples that may be trained on, and say why each other one was not.
 
         Task-generated data is only checked against the student's input limits. Any other data (a teacher's
-        examples, a registered plan kind's output) must also be the first of its canonical question in the plan,
-        pass the task's independent verifier and the held-out filter; unverifiable examples are rejected unless
-        ``config.accept_unverifiable``.
+        examples, a registered plan kind's output, an LLM data engine's) must also be the first of its canonical
+        question in the plan, pass the task's independent verifier and the held-out filter; unverifiable examples
+        are rejected unless ``config.accept_unverifiable``, or (``engine_made``) the environment's own LLM data
+        engine found them self-consistent.
         """
         if not task_generated:
             examples = validate_examples(examples, self.skills)
@@ -258,6 +272,7 @@ class TeachingEnv(gym.Env):
         rejections: Counter[str] = Counter()
         rejected: list[dict[str, Any]] = []
         accepted_unverifiable = 0
+        accepted_by_consensus = 0
         kept: list[Example] = []
 
         def reject(index: int, example: Example, reason: str, detail: str) -> None:
@@ -283,8 +298,10 @@ class TeachingEnv(gym.Env):
         seen: set[str] = set()
         for index, example in candidates:
             verification = verify_example(self.task, example)
-            unverifiable_ok = verification.verdict is Verdict.UNVERIFIABLE and self.config.accept_unverifiable
-            if not (verification.ok or unverifiable_ok):
+            unverifiable = verification.verdict is Verdict.UNVERIFIABLE
+            consensus = engine_made and unverifiable and example.metadata.get(VERIFIED_BY) == SELF_CONSISTENCY
+            unverifiable_ok = unverifiable and self.config.accept_unverifiable and not consensus
+            if not (verification.ok or unverifiable_ok or consensus):
                 reject(index, example, verification.verdict.value, verification.detail)
                 continue
             # One training example per canonical question a plan: a verified repeat is dropped and counted, not
@@ -295,6 +312,7 @@ class TeachingEnv(gym.Env):
                 continue
             seen.add(key)
             accepted_unverifiable += unverifiable_ok
+            accepted_by_consensus += consensus
             if self.splits.is_heldout(example.question):
                 heldout += 1
                 continue
@@ -305,6 +323,8 @@ class TeachingEnv(gym.Env):
             "rejected_examples": sorted(rejected, key=lambda row: row["index"]),
             "unverifiable_accepted": accepted_unverifiable,
         }
+        if engine_made and not task_generated:
+            stats["self_consistent_accepted"] = accepted_by_consensus
         if not task_generated:
             stats["dropped_heldout"] = heldout
         return kept, stats
@@ -341,10 +361,21 @@ class TeachingEnv(gym.Env):
         )
 
     # -- data engines ----------------------------------------------------------------------------------
+    def _make_data_engine(self) -> DataEngine:
+        """The task's procedural generator, or with ``config.data_engine="llm"`` an :class:`LLMDataEngine`."""
+        if self.config.data_engine == "llm":
+            return LLMDataEngine(self.task, LLMClient(self.config.data_engine_llm))
+        return ProceduralDataEngine(self.pool)
+
+    def use_cache_dir(self, path: str | Path) -> None:
+        """Cache the LLM data engine's replies in ``path`` (the runner passes ``<run dir>/llm_cache``), so a
+        resumed run never asks twice; nothing for the procedural engine."""
+        client = getattr(self.data_engine, "client", None)
+        if client is not None:
+            client.use_cache_dir(path)
+
     def _data_for_counts(self, plan: CountPlan) -> tuple[list[Example], dict[str, Any]]:
-        dropped_before = sum(self.pool.dropped.values())
-        examples = self.pool.sample_plan(plan.counts, self._data_rng)
-        return examples, {"dropped_heldout": sum(self.pool.dropped.values()) - dropped_before}
+        return self.data_engine.for_counts(plan.counts, self._data_rng)
 
     def _data_for_examples(self, plan: ExamplesPlan) -> tuple[list[Example], dict[str, Any]]:
         return list(plan.examples), {}
@@ -392,6 +423,7 @@ class TeachingEnv(gym.Env):
         return {
             "task": self.task.name,
             "skills": list(self.skills),
+            "skill_descriptions": {skill.name: skill.description for skill in self.task.skills},
             "prerequisites": [list(edge) for edge in self._prerequisites],
             "val_accuracy": dict(self.accuracy),
             "missing_skill_profile": profile,

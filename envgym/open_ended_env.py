@@ -27,7 +27,8 @@ _ANSWER_CHARS = 16
 @dataclass(frozen=True)
 class DataRequest:
     """Ask the environment's data engine for ``n`` examples described by ``text`` (a skill's name, or words from
-    its description: ``"subtraction with borrowing"``). Procedural data: gold by construction."""
+    its description: ``"subtraction with borrowing"``). The procedural engine matches the words to skills and
+    generates gold data; an LLM engine (``data_engine="llm"``) writes examples for the text, then verified."""
 
     text: str
     n: int
@@ -89,7 +90,9 @@ class OpenEndedEnv(TeachingEnv):
     def __init__(self, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self._plan_handlers[DataRequest.kind] = self._data_for_request
-        self._task_generated_kinds.add(DataRequest.kind)
+        self._engine_kinds.add(DataRequest.kind)
+        if self.data_engine.trusted:
+            self._task_generated_kinds.add(DataRequest.kind)
 
     def _make_spaces(self) -> tuple[spaces.Dict, ExampleListSpace]:
         observation_space = spaces.Dict(
@@ -145,6 +148,9 @@ class OpenEndedEnv(TeachingEnv):
         return {**item, "skill": self.skills[0]}
 
     def _data_for_request(self, request: DataRequest) -> tuple[list[Example], dict[str, Any]]:
+        for_request = getattr(self.data_engine, "for_request", None)
+        if for_request is not None:  # an LLM engine reads the request itself
+            return for_request(request.text, request.n, self._data_rng)
         matched = self.match_request(request.text)
         counts = dict.fromkeys(self.skills, 0)
         for i, skill in enumerate(matched):

@@ -181,7 +181,8 @@ def validate_plan(action: Any, skills: Sequence[str], kinds: Sequence[str], *, a
 
     Accepts an array of per-skill budget shares (in ``skills`` order; normalised, so it always spends
     ``allowed`` unless all zero), a ``{skill: count}`` mapping, a
-    :class:`CountPlan`, an :class:`ExamplesPlan`, or a plan object of a registered ``kind`` (its ``size``
+    :class:`CountPlan`, an :class:`ExamplesPlan` or a list of examples (``{"question", "answer", "skill"}`` dicts or
+    :class:`~skills.task.Example`), or a plan object of a registered ``kind`` (its ``size``
     must be a whole number; its handler's output is verified by the environment). Raises
     :class:`InvalidPlan`, or :class:`BudgetExceeded` (with ``why`` explaining the limit) for a plan that is too big.
     """
@@ -208,6 +209,8 @@ def _structure(action: Any, skills: Sequence[str], kinds: Sequence[str], allowed
         return action
     if isinstance(action, Mapping):
         return _counts_from_mapping(action, skills)
+    if isinstance(action, (list, tuple)) and action and all(isinstance(item, (Mapping, Example)) for item in action):
+        return ExamplesPlan(list(action))  # a list of examples (what LLM teachers write), not budget shares
     if isinstance(action, (np.ndarray, list, tuple)):
         return _counts_from_shares(action, skills, allowed)
     kind = getattr(action, "kind", None)

@@ -6,6 +6,7 @@ import json
 import platform
 import shutil
 import time
+from collections import Counter
 from importlib import metadata
 from pathlib import Path
 from typing import Any
@@ -29,11 +30,30 @@ from envgym.files import (
     write_text_atomic,
 )
 from envgym.report import plot_accuracy, write_summary
-from skills.errors import DamagedCheckpoint, InvalidConfig, InvalidPlan, InvalidRunDirectory, TeacherError
+from skills.errors import (
+    DamagedCheckpoint,
+    InvalidConfig,
+    InvalidPlan,
+    InvalidRunDirectory,
+    LLMUnavailable,
+    TeacherError,
+)
+from skills.llm import LLMClient
 
 CHECKPOINT = "checkpoint"
+# Replies of the teacher's and the data engine's LLM, by request: a resumed run replays them instead of paying again.
+LLM_CACHE = "llm_cache"
 _VERSIONED = ("envgym", "torch", "transformers", "peft", "trl", "gymnasium", "numpy", "ray", "openai")
-_RUN_FILES = ("config.json", "steps.jsonl", "data", "report.json", "summary.md", "accuracy.png", "skill_tree.png")
+_RUN_FILES = (
+    "config.json",
+    "steps.jsonl",
+    "data",
+    "report.json",
+    "summary.md",
+    "accuracy.png",
+    "skill_tree.png",
+    LLM_CACHE,
+)
 
 
 def _versions() -> dict[str, str]:
@@ -138,6 +158,15 @@ def _damage_hint(out: Path) -> str:
     )
 
 
+def _summed_engine_usage(steps_path: Path) -> dict[str, float]:
+    """The LLM data engine's usage over the episode, summed from ``steps.jsonl`` (so a resumed run counts all)."""
+    total: Counter[str] = Counter()
+    for line in steps_path.read_text().splitlines():
+        usage = (json.loads(line).get("data_engine") or {}).get("llm_usage") or {}
+        total.update(usage)
+    return dict(total)
+
+
 def _read_logged_steps(out: Path, completed: int) -> list[dict[str, Any]]:
     """``steps.jsonl`` rows of the ``completed`` checkpointed steps. A line after them (even a half-written one)
     belongs to a step whose checkpoint never completed and is dropped; a gap before them is damage."""
@@ -207,6 +236,8 @@ def _run_locked(
 ) -> dict[str, Any]:
     base = env.unwrapped
     steps_path = out / "steps.jsonl"
+    teacher_llm = getattr(teacher, "client", None)  # an LLM teacher's client: cache, accounting
+    teacher_llm = teacher_llm if isinstance(teacher_llm, LLMClient) else None
     if resume:
         checkpoint = _latest_checkpoint(out)
         verify_manifest(checkpoint, _damage_hint(out))
@@ -228,6 +259,8 @@ def _run_locked(
             "teacher": teacher_name,
             "seed": seed,
         }
+        if teacher_llm is not None:  # the endpoint, so `envgym run --resume` rebuilds the same teacher
+            config["teacher_llm"] = teacher_llm.config.to_dict()
         if objects:  # a Task or Student given as a Python object: resumable from Python only
             config["objects"] = objects
         write_text_atomic(out / "config.json", dumps(config, indent=2) + "\n")
@@ -244,6 +277,9 @@ def _run_locked(
         steps_path.write_text("")
         _save_checkpoint(out, base, teacher, state)
 
+    if teacher_llm is not None:
+        teacher_llm.use_cache_dir(out / LLM_CACHE)
+    base.use_cache_dir(out / LLM_CACHE)
     # Lookahead teachers (the oracle) need the environment itself; ordinary teachers only see obs and info.
     attach = getattr(teacher, "attach", None)
     if callable(attach):
@@ -261,9 +297,14 @@ def _run_locked(
             f"The run stopped after step {done}; its checkpoint is complete: fix the teacher, then continue with "
             f"`envgym run --resume {out}`."
         )
+        llm_before = teacher_llm.usage.to_dict() if teacher_llm is not None else {}
         try:
             plan = teacher.act(observation, info)
-        except Exception as err:  # the teacher's own code (or LLM client) failed, not the library
+        except LLMUnavailable as err:  # the teacher's server, not its code: one line, and the run resumes
+            raise LLMUnavailable(
+                f"The teacher {teacher_name!r} could not plan step {done + 1}: {err} {resume_hint}"
+            ) from None
+        except Exception as err:  # the teacher's own code failed, not the library
             raise TeacherError(
                 f"The teacher {teacher_name!r} raised {type(err).__name__}: {err} (planning step {done + 1}). "
                 + resume_hint
@@ -272,6 +313,10 @@ def _run_locked(
             observation, reward, _, _, info = env.step(plan)
         except InvalidPlan as err:
             raise type(err)(f"The teacher {teacher_name!r} planned step {done + 1} badly: {err} {resume_hint}") from err
+        except LLMUnavailable as err:  # the data engine's server
+            raise LLMUnavailable(
+                f"The data engine could not make step {done + 1}'s data: {err} {resume_hint}"
+            ) from None
         step = base.step_index
         write_examples_jsonl(out / "data" / f"step_{step}.jsonl", base.last_training_data)
         state["examples_used"] += info["examples_used"]
@@ -292,6 +337,12 @@ def _run_locked(
             "train_loss": info["train_loss"],
             **base.timings,
         }
+        # What an LLM did this step: the data engine's work, the teacher's requests and its decision.
+        row.update({key: info[key] for key in ("data_engine", "self_consistent_accepted") if key in info})
+        if teacher_llm is not None:
+            row["teacher_llm"] = teacher_llm.usage.since(llm_before)
+        if getattr(teacher, "last_decision", None):
+            row["teacher_decision"] = teacher.last_decision
         with open(steps_path, "a") as f:
             f.write(dumps(row) + "\n")
         state["elapsed"] += time.perf_counter() - start
@@ -325,6 +376,11 @@ def _run_locked(
     }
     if hasattr(teacher, "state_dict"):  # e.g. the oracle's extra training, reported rather than hidden
         report["teacher_state"] = teacher.state_dict()
+    if teacher_llm is not None:
+        report["teacher_llm"] = {**teacher_llm.usage.to_dict(), "invalid_log": teacher_llm.invalid_log}
+    engine_usage = _summed_engine_usage(steps_path)
+    if engine_usage:
+        report["data_engine_llm"] = engine_usage
     write_text_atomic(out / "report.json", dumps(report, indent=2) + "\n")
     write_summary(out, report)
     plot_accuracy(out, report)

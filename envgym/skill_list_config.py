@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field
 from typing import Any
 
 from skills.errors import InvalidConfig, config_from_dict
+from skills.llm.client_config import LLMClientConfig
 
 MODES = ("continual", "retrain")
+DATA_ENGINES = ("procedural", "llm")
 # A step keeps its examples (~330 bytes each on the default task, measured) for data/step_k.jsonl, and the
 # student tokenizes them in bounded chunks (HFStudentConfig.train_chunk_size: 8,192 examples, ~26 MB). At the
 # default ceiling a step's data therefore stays near 50 MB, where a typo'd budget of 10^8 would need ~30 GB.
@@ -77,6 +80,20 @@ class SkillListConfig:
     seed: int | None = field(
         default=None, metadata={"help": "Episode seed used when reset() gets none (data and training order)."}
     )
+    data_engine: str = field(
+        default="procedural",
+        metadata={
+            "help": "Where planned data comes from: 'procedural' (the task's generator, gold by construction) or "
+            "'llm' (an LLM writes examples, kept once verified or self-consistent; set data_engine_llm)."
+        },
+    )
+    data_engine_llm: Any = field(
+        default=None,
+        metadata={
+            "help": "The LLM endpoint of data_engine='llm': LLMClientConfig fields as a dict, or JSON text, e.g. "
+            '\'{"base_url": "http://127.0.0.1:8000/v1", "model": "gemma-3-270m"}\'.'
+        },
+    )
 
     def __post_init__(self) -> None:
         for name in ("steps", "budget", "n_val", "n_test", "max_budget"):
@@ -106,6 +123,34 @@ class SkillListConfig:
             )
         if not isinstance(self.heldout_fraction, (int, float)) or not 0.0 < self.heldout_fraction < 1.0:
             raise InvalidConfig(f"Expects 0 < heldout_fraction < 1; actual {self.heldout_fraction!r}.")
+        self._check_data_engine()
+
+    def _check_data_engine(self) -> None:
+        if self.data_engine not in DATA_ENGINES:
+            raise InvalidConfig(f"Expects data_engine to be one of {DATA_ENGINES}; actual {self.data_engine!r}.")
+        if isinstance(self.data_engine_llm, str):  # from the command line
+            try:
+                self.data_engine_llm = json.loads(self.data_engine_llm)
+            except ValueError as err:
+                raise InvalidConfig(
+                    f"Expects data_engine_llm as JSON text of LLMClientConfig fields, e.g. "
+                    f'{{"base_url": "http://127.0.0.1:8000/v1", "model": "gemma-3-270m"}}; actual '
+                    f"{self.data_engine_llm!r} ({err})."
+                ) from None
+        if isinstance(self.data_engine_llm, LLMClientConfig):
+            self.data_engine_llm = self.data_engine_llm.to_dict()
+        if self.data_engine_llm is not None:
+            if not isinstance(self.data_engine_llm, dict):
+                raise InvalidConfig(
+                    f"Expects data_engine_llm to be a dict of LLMClientConfig fields; actual "
+                    f"{type(self.data_engine_llm).__name__}."
+                )
+            LLMClientConfig.from_kwargs(self.data_engine_llm)  # refuse a bad endpoint before any episode
+        if self.data_engine == "llm" and self.data_engine_llm is None:
+            raise InvalidConfig(
+                "Expects data_engine_llm (the LLM endpoint: base_url, model, ...) with data_engine='llm'; actual "
+                'none. Pass e.g. --data-engine-llm \'{"base_url": "http://127.0.0.1:8000/v1"}\'.'
+            )
 
     @classmethod
     def from_kwargs(cls, kwargs: dict[str, Any]) -> SkillListConfig:

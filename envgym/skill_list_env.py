@@ -22,7 +22,8 @@ class SkillListEnv(TeachingEnv):
       ``budget_left`` and ``step``.
     * Action: a float ``Box`` of per-skill budget shares (normalised, then allocated over the step's budget by
       largest remainder; all zeros spends nothing), a ``{skill: count}`` dict, a
-      :class:`~envgym.plans.CountPlan` or an :class:`~envgym.plans.ExamplesPlan`.
+      :class:`~envgym.plans.CountPlan`, or examples: an :class:`~envgym.plans.ExamplesPlan` or a list of
+      ``{"question", "answer", "skill"}`` dicts (verified by the referee).
     * Reward: ``mean_k acc_val_k(after) - mean_k acc_val_k(before)``, the gain in macro-averaged validation
       accuracy over the skills caused by this step.
     * ``terminated`` is True once the step count or the total budget is used up (both are part of the

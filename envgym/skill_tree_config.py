@@ -39,3 +39,9 @@ class SkillTreeConfig(SkillListConfig):
             raise InvalidConfig(
                 f"Expects initial_subskills <= max_subskills={self.max_subskills}; actual {self.initial_subskills}."
             )
+        if self.data_engine != "procedural":
+            raise InvalidConfig(
+                f"Expects data_engine='procedural' for the skill-tree environment, which draws each subskill's data "
+                f"from a difficulty band of the task's generator; actual {self.data_engine!r}. The LLM data engine "
+                "serves envgym/SkillList-v0 and envgym/OpenEnded-v0."
+            )

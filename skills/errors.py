@@ -60,6 +60,11 @@ class TeacherError(Error, RuntimeError):
     """The teacher's own code raised; the original exception is ``__cause__`` and the run can resume."""
 
 
+class LLMUnavailable(Error, ConnectionError):
+    """An OpenAI-compatible server that cannot serve a request: down, too slow, an HTTP error or a wrong model
+    name. The message names the URL and what to check; a run's completed steps are kept and it can resume."""
+
+
 def did_you_mean(name: str, choices: Iterable[str]) -> str:
     """`` Did you mean 'x'?`` for the closest choice, or an empty string."""
     close = difflib.get_close_matches(name, list(choices), n=1, cutoff=0.5)
