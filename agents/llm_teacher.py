@@ -126,9 +126,13 @@ class LLMTeacher(LLMBackedTeacher):
     def _open_ended(self, observation: Mapping[str, Any], info: Mapping[str, Any]) -> dict[str, Any]:
         descriptions = info.get("skill_descriptions", {})
         skills = [{"name": s, "description": descriptions.get(s, s)} for s in info["skills"]]
+        accuracy = info.get("val_accuracy", {})
+        weakest = min(info["skills"], key=lambda skill: accuracy.get(skill, 0.0))
         prompt = render(
             "plan_open_ended.jinja",
             PROMPTS,
+            # A concrete reply to imitate: small models copy a "<placeholder>" literally.
+            example=descriptions.get(weakest, weakest),
             accuracy=float(np.asarray(observation["accuracy"]).reshape(-1)[0]),
             errors=observation["errors"],
             skills=skills,
@@ -139,8 +143,7 @@ class LLMTeacher(LLMBackedTeacher):
         if reply.value is not None:
             text = reply.value.request.strip()
         else:
-            accuracy = info.get("val_accuracy", {})
-            text = min(info["skills"], key=lambda skill: accuracy.get(skill, 0.0))
+            text = weakest
             fallback = f"request the weakest skill ({text}; invalid reply)"
         plan = {"request": text, "n": int(info["budget_next"])}
         self._decide(prompt, reply, plan, fallback)

@@ -1,4 +1,4 @@
-"""The ``envgym`` command line: run, bench, leaderboard, list, report, build-student."""
+"""The ``envgym`` command line: run, bench, leaderboard, list, report, build-student, serve-teacher."""
 
 from __future__ import annotations
 
@@ -320,6 +320,31 @@ def _cmd_build_student(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_serve_teacher(args: argparse.Namespace) -> int:
+    from envgym.error import LLMUnavailable
+    from envgym.serve import serve_teacher
+
+    with console.status("Starting the teacher server (llama.cpp, Gemma-3-270M)..."):
+        server = serve_teacher(port=args.port, host=args.host, model_path=args.model_path, n_threads=args.threads)
+    try:
+        console.print(
+            f"Teacher server ready: [bold]{server.base_url}[/bold] (model {server.model}; log {server.log_path})"
+        )
+        console.print(
+            f"  envgym run --teacher llm --teacher-base-url {server.base_url} --teacher-model {server.model}",
+            soft_wrap=True,
+            highlight=False,
+        )
+        console.print("Ctrl-C stops it.")
+        code = server.process.wait()
+        raise LLMUnavailable(f"The teacher server exited with code {code}. Its log ends:\n{server.log_tail()}")
+    except KeyboardInterrupt:
+        console.print("Stopping the teacher server.")
+        return 0
+    finally:
+        server.stop()
+
+
 def _seed(text: str) -> int:
     try:
         value = int(text)
@@ -389,6 +414,18 @@ def build_parser() -> argparse.ArgumentParser:
     bench.add_argument("--env", default=None, help="Environment id (default: envgym/SkillList-v0).")
     _add_env_flags(bench)
     bench.set_defaults(func=_cmd_bench)
+
+    serve = sub.add_parser(
+        "serve-teacher",
+        help="Start a local OpenAI-compatible teacher server (llama.cpp serving Gemma-3-270M) on 127.0.0.1.",
+        description="Needs pip install -e '.[teacher-server]'. Prints the base URL for --teacher-base-url; Ctrl-C "
+        "stops it.",
+    )
+    serve.add_argument("--port", type=int, default=8000, help="Port (default: 8000, the LLM client's default URL).")
+    serve.add_argument("--host", default="127.0.0.1", help="Interface (default: 127.0.0.1, this machine only).")
+    serve.add_argument("--model-path", default=None, help="A Gemma GGUF to serve instead of Gemma-3-270M.")
+    serve.add_argument("--threads", type=int, default=1, help="CPU threads of generation (default: 1).")
+    serve.set_defaults(func=_cmd_serve_teacher)
 
     board = sub.add_parser("leaderboard", help="Rebuild a bench's leaderboard from its run directories.")
     board.add_argument("dir", help="A bench directory (envgym bench --out).")

@@ -209,8 +209,9 @@ def _structure(action: Any, skills: Sequence[str], kinds: Sequence[str], allowed
         return action
     if isinstance(action, Mapping):
         return _counts_from_mapping(action, skills)
-    if isinstance(action, (list, tuple)) and action and all(isinstance(item, (Mapping, Example)) for item in action):
-        return ExamplesPlan(list(action))  # a list of examples (what LLM teachers write), not budget shares
+    if isinstance(action, (list, tuple)) and all(isinstance(item, (Mapping, Example)) for item in action):
+        # A list of examples (what LLM teachers write), not budget shares; an empty one spends nothing.
+        return ExamplesPlan(list(action))
     if isinstance(action, (np.ndarray, list, tuple)):
         return _counts_from_shares(action, skills, allowed)
     kind = getattr(action, "kind", None)

@@ -35,3 +35,16 @@ def make_env():
         return gym.make("envgym/SkillList-v0", **{**SMALL, **kwargs})
 
     return factory
+
+
+@pytest.fixture(scope="session")
+def teacher_server():
+    """The real local teacher server (llama.cpp serving Gemma-3-270M) on a free loopback port, one per session.
+
+    Skipped, with the reason, only where the ``teacher-server`` extra is not installed."""
+    from envgym.serve import INSTALL_HINT, extra_installed, serve_teacher
+
+    if not extra_installed():
+        pytest.skip(INSTALL_HINT)
+    with serve_teacher(port=None, n_threads=1) as server:
+        yield server
