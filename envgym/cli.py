@@ -271,7 +271,11 @@ def _cmd_list(args: argparse.Namespace) -> int:
     for env_id in envgym.ENV_IDS:
         fitting = [name for name in teacher_names() if env_id in TEACHER_ENVS[name]]
         console.print(f"  {env_id}: " + ", ".join(fitting))
-    console.print("[bold]Tasks[/bold]: " + ", ".join(task_names()) + ", or rg:<reasoning-gym dataset>[,...]")
+    console.print(
+        "[bold]Tasks[/bold]: "
+        + ", ".join(task_names())
+        + ", rg:<reasoning-gym dataset>[,...], or math:<GSM8K/MATH JSONL file>"
+    )
     for name in task_names():
         for skill in make_task(name).skills:
             console.print(f"  {name}/{skill.name} ({skill.category}): {skill.description}")

@@ -1,4 +1,5 @@
-"""Tasks registered by name, e.g. ``make_task("arithmetic")`` or ``make_task("rg:chain_sum,gcd")``."""
+"""Tasks registered by name, e.g. ``make_task("arithmetic")``, ``make_task("rg:chain_sum,gcd")`` or
+``make_task("math:path/to/problems.jsonl")`` (GSM8K- or MATH-format word problems)."""
 
 from __future__ import annotations
 
@@ -20,15 +21,20 @@ def task_names() -> list[str]:
 
 
 def make_task(spec: str | Task, **kwargs: Any) -> Task:
-    """Build a task from its registered name; ``rg:<d1>,<d2>`` makes a reasoning-gym task of those datasets."""
+    """Build a task from its registered name; ``rg:<d1>,<d2>`` makes a reasoning-gym task of those datasets and
+    ``math:<path>`` a word-problem task of a local JSONL file (:mod:`skills.math_word`)."""
     if not isinstance(spec, str):
         return spec
+    if spec.startswith("math:"):
+        from skills.math_word import MathWordTask
+
+        return MathWordTask(spec[len("math:") :], **kwargs)
     if spec.startswith("rg:"):
         from skills.reasoning_gym_task import ReasoningGymTask
 
         return ReasoningGymTask([name for name in spec[3:].split(",") if name], **kwargs)
     if spec not in _TASKS:
-        raise unknown_name_error("task", spec, [*_TASKS, "rg:<dataset>[,<dataset>...]"])
+        raise unknown_name_error("task", spec, [*_TASKS, "rg:<dataset>[,<dataset>...]", "math:<file.jsonl>"])
     return _TASKS[spec](**kwargs)
 
 

@@ -129,6 +129,12 @@ class TrainingPool:
             kept, dropped = self.splits.filter_training(generated)
             self.dropped[skill] += dropped
             out.extend(kept)
+            if drawn > 1000 * n and not out:  # a finite task (a file of problems) whose skill is all held out
+                raise InvalidConfig(
+                    f"Expects skill {skill!r} to have training questions outside the held-out share; none in "
+                    f"{drawn} draws (a small file puts every problem of a skill in validation/test). Add problems "
+                    "of that skill, or drop it."
+                )
         return out
 
     def sample_plan(self, counts: dict[str, int], rng: np.random.Generator) -> list[Example]:
