@@ -1,4 +1,5 @@
-"""The ``envgym`` command line: run, bench, leaderboard, list, report, build-student, serve-teacher."""
+"""The ``envgym`` command line: run, bench, leaderboard, list, report, build-student, serve-teacher,
+discover-skills."""
 
 from __future__ import annotations
 
@@ -78,6 +79,7 @@ def _env_kwargs(args: argparse.Namespace, base: dict[str, Any] | None = None) ->
 
 
 _TEACHER_LLM_PREFIX = "teacher-"
+_LLM_PREFIX = "llm-"  # discover-skills: the LLM is not a teacher there
 
 
 def _teacher_kwargs(args: argparse.Namespace, spec: str, saved: dict[str, Any] | None = None) -> dict[str, Any]:
@@ -349,6 +351,27 @@ def _cmd_serve_teacher(args: argparse.Namespace) -> int:
         server.stop()
 
 
+def _cmd_discover_skills(args: argparse.Namespace) -> int:
+    from envgym.config_flags import given_fields
+    from skills.llm import LLMClientConfig
+    from skills.llm.discovery import QUESTION_SKILLS_FILE, TAXONOMY_FILE, run_discovery
+
+    llm = given_fields(args, LLMClientConfig, prefix=_LLM_PREFIX)
+    found = run_discovery(
+        args.task, args.out, llm, n_questions=args.n_questions, seed=args.seed, max_categories=args.max_categories
+    )
+    graph = found.taxonomy
+    console.print(f"[bold]{len(found.question_skills)} questions[/bold] in {graph.out_degree('root')} categories:")
+    for category in sorted(graph.successors("root")):
+        skills = sorted(node.split("/", 1)[1] for node in graph.successors(category))
+        console.print(f"  {category} ({graph.nodes[category]['count']}): {', '.join(skills)}", highlight=False)
+    out = Path(args.out)
+    console.print(
+        f"Taxonomy and question map in {out / TAXONOMY_FILE} and {out / QUESTION_SKILLS_FILE}", soft_wrap=True
+    )
+    return 0
+
+
 def _seed(text: str) -> int:
     try:
         value = int(text)
@@ -430,6 +453,23 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--model-path", default=None, help="A Gemma GGUF to serve instead of Gemma-3-270M.")
     serve.add_argument("--threads", type=int, default=1, help="CPU threads of generation (default: 1).")
     serve.set_defaults(func=_cmd_serve_teacher)
+
+    discover = sub.add_parser(
+        "discover-skills",
+        help="Find a task's skills with an LLM: label training questions, cluster the labels, map every question.",
+        description="Resumable: run it again with the same --out to continue. The LLM endpoint is set by the --llm-* "
+        "flags (default: the local server of envgym serve-teacher).",
+    )
+    discover.add_argument("--task", required=True, help="Task name, rg:<datasets> or math:<JSONL file>.")
+    discover.add_argument("--out", required=True, help="Directory for the stage checkpoints and the result.")
+    discover.add_argument("--n-questions", type=int, default=200, help="Training questions to label (default 200).")
+    discover.add_argument("--max-categories", type=int, default=8, help="Most categories (default 8).")
+    discover.add_argument("--seed", type=_seed, default=0, help="Seeds the question draw and the requests.")
+    from envgym.config_flags import add_config_flags
+    from skills.llm import LLMClientConfig
+
+    add_config_flags(discover, LLMClientConfig, prefix=_LLM_PREFIX, title="LLM endpoint (LLMClientConfig)")
+    discover.set_defaults(func=_cmd_discover_skills)
 
     board = sub.add_parser("leaderboard", help="Rebuild a bench's leaderboard from its run directories.")
     board.add_argument("dir", help="A bench directory (envgym bench --out).")

@@ -134,3 +134,15 @@ def test_a_taken_port_is_refused_with_a_clear_error():
         busy.listen()
         with pytest.raises(InvalidConfig, match="already listens"):
             serve_teacher(port=busy.getsockname()[1])
+
+
+def test_skill_discovery_against_the_real_server(teacher_server, tmp_path):
+    import networkx as nx
+
+    from skills.llm.discovery import run_discovery
+
+    llm = {"base_url": teacher_server.base_url, "model": teacher_server.model, "concurrency": 1}
+    found = run_discovery("arithmetic", tmp_path, llm, n_questions=6, progress=False)
+    assert len(found.question_skills) == 6 and nx.is_tree(found.taxonomy)  # every question mapped, one tree
+    assert len((tmp_path / "labels.jsonl").read_text().splitlines()) == 6
+    assert any((tmp_path / "llm_cache").rglob("*.json"))

@@ -32,7 +32,6 @@ import hashlib
 import json
 import os
 import re
-import tempfile
 import threading
 import time
 from collections.abc import Callable, Iterable, Mapping
@@ -45,6 +44,7 @@ from pydantic import AfterValidator, BaseModel, ValidationError
 
 from skills.errors import InvalidConfig, LLMUnavailable
 from skills.llm.client_config import LLMClientConfig
+from skills.storage import write_text_atomic
 
 Model = TypeVar("Model", bound=BaseModel)
 Item = TypeVar("Item")
@@ -378,9 +378,7 @@ class LLMClient:
         if path is None:
             return
         path.parent.mkdir(parents=True, exist_ok=True)
-        with tempfile.NamedTemporaryFile("w", dir=path.parent, suffix=".tmp", delete=False) as f:
-            json.dump({"request": asdict(request), "reply": reply}, f)
-        os.replace(f.name, path)
+        write_text_atomic(path, json.dumps({"request": asdict(request), "reply": reply}))
 
 
 def bounded_text(limit: int) -> Any:
