@@ -213,15 +213,17 @@ def _cmd_run(args: argparse.Namespace) -> int:
 
 
 def _cmd_bench(args: argparse.Namespace) -> int:
-    from agents.registry import check_teacher_fits
+    from agents.registry import check_teacher_fits, takes_llm
     from envgym.bench import DEFAULT_ENV, run_bench
     from envgym.leaderboard import FILES, print_leaderboard
 
     env_kwargs = _env_kwargs(args)
-    teacher_llm: dict[str, Any] | None = None
-    for teacher in args.teachers.split(","):
-        check_teacher_fits(teacher.strip(), args.env or DEFAULT_ENV)
-        teacher_llm = _teacher_kwargs(args, teacher.strip()).get("llm", teacher_llm)
+    teachers = [teacher.strip() for teacher in args.teachers.split(",")]
+    for teacher in teachers:
+        check_teacher_fits(teacher, args.env or DEFAULT_ENV)
+    # The --teacher-* endpoint goes to the grid's LLM teachers; it is refused only if none of them has an LLM.
+    with_llm = [teacher for teacher in teachers if takes_llm(teacher)]
+    teacher_llm = _teacher_kwargs(args, with_llm[0] if with_llm else teachers[0]).get("llm")
     try:
         result = run_bench(
             args.teachers,

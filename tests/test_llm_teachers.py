@@ -303,3 +303,17 @@ def test_llm_data_engine_fulfils_an_open_ended_request_with_skills_it_files():
 def test_skill_tree_refuses_the_llm_data_engine_with_a_reason():
     with pytest.raises(envgym.error.InvalidConfig, match="difficulty band"):
         gym.make("envgym/SkillTree-v0", data_engine="llm", data_engine_llm={"base_url": "http://127.0.0.1:9/v1"})
+
+
+def test_llm_teachers_join_envgym_bench_with_the_teacher_flags(tmp_path, capsys):
+    from envgym.cli import main
+
+    reply = json.dumps({"weights": [{"skill": "sub_borrow", "weight": 1}]})
+    out = tmp_path / "bench"
+    with ScriptedLLMServer(lambda request: reply) as server:
+        args = ["bench", "--teachers", "uniform,llm", "--seeds", "0", "--steps", "1", "--budget", "16", "--jobs", "2"]
+        assert main([*args, "--teacher-base-url", server.base_url, "--teacher-model", "m", "--out", str(out)]) == 0
+    report = json.loads((out / "llm" / "seed0" / "report.json").read_text())
+    assert report["teacher_llm"]["requests"] == 1 and len(server.requests) == 1
+    assert "teacher_llm" not in json.loads((out / "uniform" / "seed0" / "report.json").read_text())
+    assert (out / "llm" / "seed0" / "llm_cache").is_dir()  # each episode caches in its own run directory
