@@ -197,3 +197,34 @@ def test_parse_json_reply_finds_the_json_value():
     assert parse_json_reply("[1, 2]") == [1, 2]
     with pytest.raises(ValueError, match="Expects a JSON object"):
         parse_json_reply('{"a": ')
+
+
+def test_a_client_pickles_and_deep_copies_with_its_counts_and_cache(tmp_path):
+    import copy
+    import pickle
+
+    with ScriptedLLMServer(lambda request: "hi") as server:
+        client = _client(server, cache_dir=str(tmp_path))
+        client.complete("q")
+        for index, clone in enumerate((pickle.loads(pickle.dumps(client)), copy.deepcopy(client))):
+            assert clone.usage == client.usage and clone.cache_dir == client.cache_dir
+            assert clone.complete("q") == "hi" and clone.usage.cache_hits == 1
+            assert clone.complete(f"new {index}") == "hi" and clone.usage.requests == 2  # its own HTTP client works
+
+
+def test_an_env_with_the_llm_data_engine_passes_the_checker_contract_pieces():
+    import copy
+
+    import gymnasium as gym
+
+    import envgym  # noqa: F401
+
+    env = gym.make(
+        "envgym/SkillList-v0",
+        n_val=5,
+        n_test=5,
+        data_engine="llm",
+        data_engine_llm={"base_url": "http://127.0.0.1:9/v1"},
+    )
+    clone = copy.deepcopy(env.unwrapped)
+    assert clone.data_engine.client.config == env.unwrapped.data_engine.client.config

@@ -135,6 +135,16 @@ class LLMClient:
         self._lock = threading.Lock()
         self._openai: Any = None
 
+    def __getstate__(self) -> dict[str, Any]:
+        # Picklable and deep-copyable (envs are: Ray, snapshots, the checker): the HTTP client and the lock are
+        # rebuilt on the other side, the cache and the counts travel.
+        return {key: value for key, value in self.__dict__.items() if key not in ("_lock", "_openai")}
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__dict__.update(state)
+        self._lock = threading.Lock()
+        self._openai = None
+
     # -- configuration ---------------------------------------------------------------------------------
     @property
     def cache_dir(self) -> Path | None:
