@@ -109,10 +109,8 @@ def resolve_teacher(spec: str) -> Any:
     """The class (or factory) a teacher spec names: a built-in name or ``package.module:ClassName``."""
     if ":" in spec:
         module_name, _, attr = spec.partition(":")
-        if os.getcwd() not in sys.path:
-            sys.path.insert(0, os.getcwd())  # like `python -m`: modules in the working directory import
         try:
-            module = importlib.import_module(module_name)
+            module = _import_from_cwd(module_name)
         except ImportError as err:
             raise InvalidConfig(
                 f"Expects 'module:Class' with an importable module; could not import {module_name!r} ({err})."
@@ -124,6 +122,20 @@ def resolve_teacher(spec: str) -> Any:
     if spec in TEACHERS:
         return TEACHERS[spec]
     raise unknown_name_error("teacher", spec, [*TEACHERS, "module:Class"])
+
+
+def _import_from_cwd(module_name: str) -> Any:
+    """Import ``module_name`` as ``python -m`` would, with the working directory first on ``sys.path`` for this
+    import only: the process's ``sys.path`` is left as it was (shared workers import other users' modules)."""
+    cwd = os.getcwd()
+    added = cwd not in sys.path
+    if added:
+        sys.path.insert(0, cwd)
+    try:
+        return importlib.import_module(module_name)
+    finally:
+        if added and cwd in sys.path:
+            sys.path.remove(cwd)
 
 
 def takes_llm(spec: str) -> bool:

@@ -522,10 +522,12 @@ class TeachingEnv(gym.Env):
         self._set_state(state, accumulated)
 
     def close(self) -> None:
-        """Release the student (and what it holds: model, optimizer); the env cannot be stepped afterwards."""
-        close_student = getattr(self.student, "close", None)
-        if callable(close_student):
-            close_student()
+        """Release the student (and what it holds: model, optimizer) and the data engine's client; the env cannot be
+        stepped afterwards."""
+        for part in (self.student, self.data_engine):
+            close_part = getattr(part, "close", None)
+            if callable(close_part):
+                close_part()
         self._started = False
         self.accumulated, self.last_training_data = [], []
         super().close()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -47,13 +48,27 @@ def load_report(out_dir: str | Path) -> dict[str, Any]:
 
 
 def pyplot(out_dir: str | Path) -> Any:
-    """matplotlib's pyplot on the file-only Agg backend, its cache inside ``out_dir`` unless one is set."""
-    os.environ.setdefault("MPLCONFIGDIR", str(Path(out_dir) / ".matplotlib"))
+    """matplotlib's pyplot on the file-only Agg backend; on first import without ``MPLCONFIGDIR`` its cache goes
+    inside ``out_dir``. The variable is set for that import only, so child processes and other code in the
+    worker do not inherit it (matplotlib keeps the directory it read at import)."""
+    if "matplotlib" not in sys.modules and "MPLCONFIGDIR" not in os.environ:
+        os.environ["MPLCONFIGDIR"] = str(Path(out_dir) / ".matplotlib")
+        try:
+            return _agg_pyplot()
+        finally:
+            del os.environ["MPLCONFIGDIR"]
+    return _agg_pyplot()
+
+
+def _agg_pyplot() -> Any:
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
+    # Read (and cached by matplotlib) now, while MPLCONFIGDIR is what pyplot() chose.
+    matplotlib.get_configdir()
+    matplotlib.get_cachedir()
     return plt
 
 

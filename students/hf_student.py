@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import copy
+import functools
+import gc
 import math
 import os
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from functools import partial
 from pathlib import Path
 from typing import Any
@@ -16,7 +19,7 @@ from safetensors.torch import load_file, save_file
 from transformers import AutoModelForCausalLM, AutoTokenizer, PreTrainedModel
 from transformers.utils import logging as hf_logging
 
-from skills.errors import DamagedCheckpoint, InvalidConfig, InvalidPlan
+from skills.errors import DamagedCheckpoint, InvalidConfig, InvalidPlan, ResetNeeded
 from skills.task import Example
 from students.hf_student_config import HFStudentConfig
 from students.training import PromptCompletion, format_completion, format_prompt, train_on_pairs
@@ -26,6 +29,32 @@ _OPTIMIZER = "optimizer.pt"
 # A token is rarely longer than this many characters, so longer text is over max_length without tokenizing it
 # (an untrusted teacher's megabyte string is refused in microseconds).
 _MAX_CHARS_PER_TOKEN = 32
+
+
+@contextmanager
+def torch_threads(n: int) -> Iterator[None]:
+    """torch's intra-op thread count set to ``n`` for the block, then restored: a student never changes it for the
+    whole process (several envs may share a worker)."""
+    before = torch.get_num_threads()
+    if n == before:
+        yield
+        return
+    torch.set_num_threads(n)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
+
+
+def _in_own_threads(method: Callable[..., Any]) -> Callable[..., Any]:
+    @functools.wraps(method)
+    def run(self: HFStudent, *args: Any, **kwargs: Any) -> Any:
+        if not hasattr(self, "model"):
+            raise ResetNeeded(f"Expects an open student; {method.__name__}() was called after close().")
+        with torch_threads(self.threads):
+            return method(self, *args, **kwargs)
+
+    return run
 
 
 def detach_gguf_quantizer(model: PreTrainedModel) -> None:
@@ -63,8 +92,11 @@ class HFStudent:
             )
         self.config = config or HFStudentConfig()
         self.gguf_file = gguf_file
-        threads = self.config.num_threads or int(os.environ.get("ENVGYM_NUM_THREADS", 0)) or min(2, os.cpu_count() or 1)
-        torch.set_num_threads(threads)
+        # Applied around this student's own work only (torch_threads), never set for the whole process: envs in
+        # one worker (Ray, tests) may want different counts.
+        self.threads = (
+            self.config.num_threads or int(os.environ.get("ENVGYM_NUM_THREADS", 0)) or min(2, os.cpu_count() or 1)
+        )
         load_kwargs: dict[str, Any] = {"gguf_file": gguf_file} if gguf_file else {}
         self.tokenizer = AutoTokenizer.from_pretrained(self.model_dir, **load_kwargs)
         if self.tokenizer.pad_token is None:
@@ -239,7 +271,17 @@ class HFStudent:
                 problems[i] = f"{what} is {length} tokens, over the student's max_length of {limit}"
         return problems
 
+    def close(self) -> None:
+        """Release the model and optimizer (and GPU memory); the student cannot train or answer afterwards."""
+        for name in ("model", "optimizer"):
+            if hasattr(self, name):
+                delattr(self, name)
+        gc.collect()
+        if torch.cuda.is_available():
+            torch.cuda.empty_cache()
+
     # -- learning --------------------------------------------------------------------------------------
+    @_in_own_threads
     def train(self, examples: Sequence[Example], *, seed: int) -> dict[str, Any]:
         """``config.epochs`` epochs over ``examples``; returns the mean loss (None for no data) and seconds.
 
@@ -299,6 +341,7 @@ class HFStudent:
             return (step + 1) / warmup
         return max(0.0, (total - step) / max(1, total - warmup))
 
+    @_in_own_threads
     @torch.no_grad()
     def answer(self, questions: Sequence[str]) -> list[str]:
         """Greedy answers, generated in batches of ``config.eval_batch_size`` with left padding."""
@@ -308,7 +351,10 @@ class HFStudent:
         size = self.config.eval_batch_size
         for start in range(0, len(questions), size):
             prompts = [self.format_prompt(q) for q in questions[start : start + size]]
-            batch = self.tokenizer(prompts, return_tensors="pt", padding=True, add_special_tokens=True)
+            # On the model's device: after Trainer has moved the model to a GPU, CPU inputs would not match.
+            batch = self.tokenizer(prompts, return_tensors="pt", padding=True, add_special_tokens=True).to(
+                self.model.device
+            )
             output = self.model.generate(
                 **batch,
                 max_new_tokens=self.config.max_new_tokens,

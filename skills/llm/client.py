@@ -145,6 +145,12 @@ class LLMClient:
         self._lock = threading.Lock()
         self._openai = None
 
+    def close(self) -> None:
+        """Close the HTTP connections (a later request opens new ones)."""
+        if self._openai is not None:
+            self._openai.close()
+            self._openai = None
+
     # -- configuration ---------------------------------------------------------------------------------
     @property
     def cache_dir(self) -> Path | None:

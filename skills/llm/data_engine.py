@@ -89,6 +89,9 @@ class LLMDataEngine:
         self.shots = shots
         self.skills = skill_names(task)
 
+    def close(self) -> None:
+        self.client.close()
+
     def for_counts(self, counts: Mapping[str, int], rng: np.random.Generator) -> tuple[list[Example], dict[str, Any]]:
         """Up to ``counts[skill]`` verified examples per skill, and what it took (``stats``)."""
         before = self.client.usage.to_dict()
