@@ -199,7 +199,8 @@ def _cmd_run(args: argparse.Namespace) -> int:
         teacher = make_teacher(teacher_spec, seed=seed, **_teacher_kwargs(args, teacher_spec, saved_llm))
         with console.status("Loading the environment and student..."):
             env = _make_env(env_id, env_kwargs)
-        report = run_episode(env, teacher, out, seed=seed, teacher_name=teacher_spec, resume=resume)
+        log = [name.strip() for name in args.log.split(",") if name.strip()] if args.log else []
+        report = run_episode(env, teacher, out, seed=seed, teacher_name=teacher_spec, resume=resume, log=log)
     except BaseException:
         if created is not None:
             remove_unfinished_run(out, created)
@@ -420,6 +421,12 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--seed", type=_seed, default=None, help="Episode seed, a whole number >= 0 (default: 0).")
     run.add_argument("--out", default=None, help="Output directory (default: a fresh one under runs/).")
     run.add_argument("--resume", default=None, metavar="DIR", help="Continue an interrupted run.")
+    run.add_argument(
+        "--log",
+        default=None,
+        metavar="NAME[,NAME]",
+        help="Also log per-step scalars to: tensorboard (<run>/tensorboard), wandb (offline unless WANDB_MODE).",
+    )
     _add_env_flags(run)
     run.set_defaults(func=_cmd_run)
 

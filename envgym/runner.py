@@ -7,6 +7,7 @@ import platform
 import shutil
 import time
 from collections import Counter
+from collections.abc import Sequence
 from importlib import metadata
 from pathlib import Path
 from typing import Any
@@ -29,6 +30,7 @@ from envgym.files import (
     write_manifest,
     write_text_atomic,
 )
+from envgym.loggers import LOGGERS, StepLogger, make_loggers
 from envgym.report import plot_accuracy, write_summary
 from skills.errors import (
     DamagedCheckpoint,
@@ -37,6 +39,7 @@ from skills.errors import (
     InvalidRunDirectory,
     LLMUnavailable,
     TeacherError,
+    unknown_name_error,
 )
 from skills.llm import LLMClient
 
@@ -195,6 +198,7 @@ def run_episode(
     teacher_name: str | None = None,
     resume: bool = False,
     progress: bool = True,
+    log: Sequence[str] = (),
 ) -> dict[str, Any]:
     """Run ``teacher`` on ``env`` until the episode ends, writing everything to ``out_dir``.
 
@@ -213,6 +217,9 @@ def run_episode(
     """
     if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
         raise InvalidConfig(f"Expects a seed that is a whole number >= 0; actual {seed!r}.")
+    for name in log:
+        if name not in LOGGERS:
+            raise unknown_name_error("logger (--log)", name, LOGGERS)
     if not isinstance(getattr(env, "unwrapped", None), TeachingEnv):
         raise InvalidConfig(
             f"Expects an envgym TeachingEnv (e.g. gym.make('envgym/SkillList-v0'), or a subclass of "
@@ -222,7 +229,7 @@ def run_episode(
     out = check_run_dir(out_dir, resume=resume)
     lock = acquire_run_lock(out)
     try:
-        return _run_locked(env, teacher, out, seed, teacher_name or type(teacher).__name__, resume, progress)
+        return _run_locked(env, teacher, out, seed, teacher_name or type(teacher).__name__, resume, progress, log)
     except BaseException:
         if not resume:
             remove_unfinished_run(out)
@@ -232,7 +239,14 @@ def run_episode(
 
 
 def _run_locked(
-    env: gym.Env, teacher: Teacher, out: Path, seed: int, teacher_name: str, resume: bool, progress: bool
+    env: gym.Env,
+    teacher: Teacher,
+    out: Path,
+    seed: int,
+    teacher_name: str,
+    resume: bool,
+    progress: bool,
+    log: Sequence[str],
 ) -> dict[str, Any]:
     base = env.unwrapped
     steps_path = out / "steps.jsonl"
@@ -284,6 +298,31 @@ def _run_locked(
     attach = getattr(teacher, "attach", None)
     if callable(attach):
         attach(env)
+    loggers = make_loggers(
+        log, out, config=state["config"], name=f"{teacher_name}-seed{seed}", first_step=base.step_index + 1
+    )
+    try:
+        return _teach(env, teacher, out, teacher_name, progress, state, observation, info, teacher_llm, loggers)
+    finally:
+        for logger in loggers:
+            logger.close()
+
+
+def _teach(
+    env: gym.Env,
+    teacher: Teacher,
+    out: Path,
+    teacher_name: str,
+    progress: bool,
+    state: dict[str, Any],
+    observation: Any,
+    info: dict[str, Any],
+    teacher_llm: LLMClient | None,
+    loggers: Sequence[StepLogger],
+) -> dict[str, Any]:
+    """The episode's remaining steps, then its report (``_run_locked`` has set up or restored everything)."""
+    base = env.unwrapped
+    steps_path = out / "steps.jsonl"
     bar = tqdm(
         total=base.config.steps,
         initial=base.step_index,
@@ -345,6 +384,8 @@ def _run_locked(
             row["teacher_decision"] = teacher.last_decision
         with open(steps_path, "a") as f:
             f.write(dumps(row) + "\n")
+        for logger in loggers:
+            logger.log_step(step, row)
         state["elapsed"] += time.perf_counter() - start
         _save_checkpoint(out, base, teacher, state)
         bar.update(1)
