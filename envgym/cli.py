@@ -197,10 +197,14 @@ def _cmd_run(args: argparse.Namespace) -> int:
         check_teacher_fits(teacher_spec, env_id)
         saved_llm = config.get("teacher_llm") if resume else loaded.get("teacher_llm")
         teacher = make_teacher(teacher_spec, seed=seed, **_teacher_kwargs(args, teacher_spec, saved_llm))
-        with console.status("Loading the environment and student..."):
-            env = _make_env(env_id, env_kwargs)
         log = [name.strip() for name in args.log.split(",") if name.strip()] if args.log else []
-        report = run_episode(env, teacher, out, seed=seed, teacher_name=teacher_spec, resume=resume, log=log)
+        with _ray_for_student(env_kwargs):
+            with console.status("Loading the environment and student..."):
+                env = _make_env(env_id, env_kwargs)
+            try:
+                report = run_episode(env, teacher, out, seed=seed, teacher_name=teacher_spec, resume=resume, log=log)
+            finally:
+                env.close()
     except BaseException:
         if created is not None:
             remove_unfinished_run(out, created)
@@ -211,6 +215,20 @@ def _cmd_run(args: argparse.Namespace) -> int:
     written = ("report.json", "summary.md", "accuracy.png", "skill_tree.png", "steps.jsonl")
     console.print(f"Results in {out}/ ({', '.join(name for name in written if (Path(out) / name).exists())})")
     return 0
+
+
+def _ray_for_student(env_kwargs: dict[str, Any]) -> Any:
+    """Ray for a student placed on a Ray actor (``--student-placement ray``): the cluster at ``$RAY_ADDRESS``, else a
+    private local instance for this run; nothing for a local student."""
+    import contextlib
+    import os
+
+    student_config = env_kwargs.get("student_config") or {}
+    if not isinstance(student_config, dict) or student_config.get("placement") != "ray":
+        return contextlib.nullcontext()
+    from envgym.bench import ray_session
+
+    return ray_session(os.cpu_count() or 1, os.environ.get("RAY_ADDRESS"), env_vars={})
 
 
 def _cmd_bench(args: argparse.Namespace) -> int:

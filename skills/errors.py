@@ -65,6 +65,10 @@ class LLMUnavailable(Error, ConnectionError):
     name. The message names the URL and what to check; a run's completed steps are kept and it can resume."""
 
 
+class StudentLost(Error, RuntimeError):
+    """A student in another process (a Ray actor) died mid-call; the run resumes from its last checkpoint."""
+
+
 def did_you_mean(name: str, choices: Iterable[str]) -> str:
     """`` Did you mean 'x'?`` for the closest choice, or an empty string."""
     close = difflib.get_close_matches(name, list(choices), n=1, cutoff=0.5)

@@ -35,9 +35,15 @@ def make_student(student: Any = "default", student_config: Any = None) -> Studen
     if student == "default":
         from students.default_student import default_student_dir
 
-        return HFStudent(default_student_dir(), student_config)
-    if student == "gemma-3-270m":
+        model_dir = default_student_dir()
+    elif student == "gemma-3-270m":
         from students.gemma import gemma_student_dir
 
-        return HFStudent(gemma_student_dir(), student_config)
-    return HFStudent(student, student_config)
+        model_dir = gemma_student_dir()
+    else:
+        model_dir = student
+    if student_config is not None and student_config.placement == "ray":
+        from students.ray_student import RayStudent
+
+        return RayStudent(model_dir, student_config)
+    return HFStudent(model_dir, student_config)

@@ -7,6 +7,7 @@ from typing import Any
 
 from skills.errors import InvalidConfig, config_from_dict
 
+PLACEMENTS = ("local", "ray")
 LR_SCHEDULES = ("constant", "linear")
 
 
@@ -69,6 +70,20 @@ class HFStudentConfig:
         default="Question: {question}\nAnswer:",
         metadata={"help": "Prompt for tokenizers without a chat template; the answer follows a space."},
     )
+    placement: str = field(
+        default="local",
+        metadata={
+            "help": "'local' (in this process) or 'ray' (a Ray actor; Ray must be running, envgym run starts a "
+            "local one): same numbers, another process or node."
+        },
+    )
+    ray_num_gpus: float = field(
+        default=0.0, metadata={"help": "GPUs the student's Ray actor requests (placement='ray'); 0 = CPU only."}
+    )
+    ray_num_cpus: float = field(
+        default=1.0,
+        metadata={"help": "CPUs the student's Ray actor requests (placement='ray'); its torch threads follow."},
+    )
 
     def __post_init__(self) -> None:
         for name in (
@@ -91,6 +106,14 @@ class HFStudentConfig:
             )
         if not isinstance(self.warmup_ratio, (int, float)) or not 0.0 <= self.warmup_ratio < 1.0:
             raise InvalidConfig(f"Expects 0 <= HFStudentConfig.warmup_ratio < 1; actual {self.warmup_ratio!r}.")
+        if self.placement not in PLACEMENTS:
+            raise InvalidConfig(
+                f"Expects HFStudentConfig.placement to be one of {PLACEMENTS}; actual {self.placement!r}."
+            )
+        for name in ("ray_num_gpus", "ray_num_cpus"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 <= value < 1e6:
+                raise InvalidConfig(f"Expects HFStudentConfig.{name} >= 0; actual {value!r}.")
         if not isinstance(self.num_threads, int) or self.num_threads < 0:
             raise InvalidConfig(
                 f"Expects HFStudentConfig.num_threads >= 0 (0 = automatic); actual {self.num_threads!r}."
