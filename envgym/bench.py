@@ -255,7 +255,11 @@ def run_one(
 
 
 def _ray_task(episode: dict[str, Any], env_id: str, env_kwargs: dict[str, Any], *after: dict[str, Any]) -> dict:
-    return run_one(episode, env_id, env_kwargs, after[0] if after else None)
+    import ray
+
+    record = run_one(episode, env_id, env_kwargs, after[0] if after else None)
+    record["node"] = ray.get_runtime_context().get_node_id()  # where it ran (multi-node diagnostics)
+    return record
 
 
 @contextlib.contextmanager
@@ -383,6 +387,8 @@ def run_bench(
     address: str | None = None,
     progress: bool = True,
     teacher_llm: Mapping[str, Any] | None = None,
+    retries: int = 1,
+    gpus_per_episode: float = 0.0,
 ) -> BenchResult:
     """Run every (teacher, seed) episode not finished yet in ``out`` as a Ray task, then write the leaderboard.
 
@@ -397,6 +403,11 @@ def run_bench(
     seeds = parse_seeds(seeds)
     if jobs is not None and (isinstance(jobs, bool) or not isinstance(jobs, int) or jobs < 1):
         raise InvalidConfig(f"Expects --jobs to be a whole number >= 1; actual {jobs!r}.")
+    if isinstance(retries, bool) or not isinstance(retries, int) or retries < 0:
+        raise InvalidConfig(f"Expects --retries to be a whole number >= 0; actual {retries!r}.")
+    if isinstance(gpus_per_episode, bool) or not isinstance(gpus_per_episode, (int, float)) or gpus_per_episode < 0:
+        raise InvalidConfig(f"Expects --gpus-per-episode >= 0; actual {gpus_per_episode!r}.")
+    address = address or os.environ.get("RAY_ADDRESS") or None
     env_kwargs = dict(env_kwargs or {})
     saved = _check_env(env_id, env_kwargs)
     from envgym.runner import check_run_dir
@@ -420,7 +431,17 @@ def run_bench(
         resumed = sum(_has_checkpoint(Path(e.out)) for e in todo)
         failed: list[dict[str, Any]] = []
         if todo:
-            failed = _run_on_ray(todo, env_id, env_kwargs, jobs, address, progress, skipped=len(finished))
+            failed = _run_on_ray(
+                todo,
+                env_id,
+                env_kwargs,
+                jobs,
+                address,
+                progress,
+                skipped=len(finished),
+                retries=retries,
+                gpus=gpus_per_episode,
+            )
         board = write_leaderboard(out)
     finally:
         lock.release()
@@ -444,6 +465,8 @@ def _run_on_ray(
     address: str | None,
     progress: bool,
     skipped: int,
+    retries: int,
+    gpus: float,
 ) -> list[dict[str, Any]]:
     import ray
 
@@ -457,13 +480,19 @@ def _run_on_ray(
         # Else each worker's first run directory would hold matplotlib's cache for all its later episodes.
         env_vars["MPLCONFIGDIR"] = str(Path(todo[0].out).parents[1] / ".matplotlib")
     with ray_session(jobs, address, env_vars) as runtime_env:
-        options: dict[str, Any] = {"num_cpus": 1, "max_retries": 0}
+        # A student on its own Ray actor (placement="ray") holds the CPUs/GPUs itself: the episode task only
+        # drives it. Otherwise the episode trains in its task: 1 CPU, and --gpus-per-episode GPUs.
+        on_actor = (env_kwargs.get("student_config") or {}).get("placement") == "ray"
+        options: dict[str, Any] = {"num_cpus": 0 if on_actor else 1, "num_gpus": gpus, "max_retries": 0}
+        if on_actor and limit is None:
+            limit = jobs
         if runtime_env is not None:
             options["runtime_env"] = runtime_env
         task = ray.remote(_ray_task).options(**options)
         queue = list(todo)
         refs: dict[tuple[str, int], Any] = {}
         pending: dict[Any, Episode] = {}
+        attempts: dict[tuple[str, int], int] = {}
         bar = tqdm(total=len(todo), desc=desc, unit="episode", disable=not progress, dynamic_ncols=True)
         try:
             while queue or pending:
@@ -483,6 +512,13 @@ def _run_on_ray(
                         _write_error(episode, type(err).__name__, message, str(err))
                         record = {"teacher": episode.teacher, "seed": episode.seed, "dir": episode.out}
                         record.update(status="failed", error_type=type(err).__name__, message=message)
+                    key = (episode.teacher, episode.seed)
+                    attempts[key] = attempts.get(key, 0) + 1
+                    record["attempts"] = attempts[key]
+                    if record["status"] != "finished" and attempts[key] <= retries:
+                        # Again, from its last checkpoint: a lost worker or node must not cost the sweep an episode.
+                        queue.insert(0, episode)
+                        continue
                     if record["status"] != "finished":
                         failed.append(record)
                     bar.update(1)

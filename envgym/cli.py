@@ -253,6 +253,8 @@ def _cmd_bench(args: argparse.Namespace) -> int:
             jobs=args.jobs,
             address=args.address,
             teacher_llm=teacher_llm,
+            retries=args.retries,
+            gpus_per_episode=args.gpus_per_episode,
         )
     except KeyboardInterrupt:
         console.print(
@@ -463,7 +465,17 @@ def build_parser() -> argparse.ArgumentParser:
     bench.add_argument(
         "--address",
         default=None,
-        help="An existing Ray cluster (e.g. HOST:6379) instead of a local one; --out must be a shared path.",
+        help="An existing Ray cluster (e.g. HOST:6379; default $RAY_ADDRESS) instead of a local one; --out must be a "
+        "path every node shares.",
+    )
+    bench.add_argument(
+        "--retries", type=int, default=1, help="Runs of a failed episode again, from its checkpoint (default 1)."
+    )
+    bench.add_argument(
+        "--gpus-per-episode",
+        type=float,
+        default=0.0,
+        help="GPUs each episode's Ray task requests (a student on its own actor declares --student-ray-num-gpus).",
     )
     bench.add_argument("--env", default=None, help="Environment id (default: envgym/SkillList-v0).")
     _add_env_flags(bench)
