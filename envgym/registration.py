@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+from functools import partial
+
 import gymnasium as gym
+
+from envgym.vector import RayVectorEnv
 
 ENV_IDS = {
     "envgym/SkillList-v0": "envgym.skill_list_env:SkillListEnv",
@@ -16,4 +20,10 @@ def register_envs() -> None:
         if env_id not in gym.registry:
             # The env enforces reset-before-step itself (envgym.error.ResetNeeded, a RuntimeError), so gymnasium's
             # OrderEnforcing wrapper, which raises its own error type first, is left out.
-            gym.register(id=env_id, entry_point=entry_point, order_enforce=False)
+            gym.register(
+                id=env_id,
+                entry_point=entry_point,
+                order_enforce=False,
+                # gym.make_vec(id, num_envs=N, vectorization_mode="vector_entry_point"): N envs on Ray actors.
+                vector_entry_point=partial(RayVectorEnv, env_id=env_id),
+            )
