@@ -7,6 +7,7 @@ import functools
 import gc
 import math
 import os
+import tempfile
 import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
@@ -21,6 +22,7 @@ from transformers.utils import logging as hf_logging
 
 from skills.errors import DamagedCheckpoint, InvalidConfig, InvalidPlan, ResetNeeded
 from skills.task import Example
+from students.generation import make_generator
 from students.hf_student_config import HFStudentConfig
 from students.training import PromptCompletion, format_completion, format_prompt, train_on_pairs
 
@@ -74,8 +76,8 @@ class HFStudent:
     Example:
         >>> from students import HFStudent, default_student_dir
         >>> student = HFStudent(default_student_dir())
-        >>> student.answer(["12+34="])
-        ['46']
+        >>> student.answer(["12+34="])  # the shipped mid-training student is still learning addition
+        ['40']
     """
 
     def __init__(
@@ -114,6 +116,7 @@ class HFStudent:
             )
         # Characters the tokenizer maps to its unknown token (a char-level vocab has no full-width digits).
         self._unk_id = self.tokenizer.unk_token_id
+        self.generator = make_generator(self)
 
     # -- state -----------------------------------------------------------------------------------------
     def reset(self) -> None:
@@ -143,6 +146,7 @@ class HFStudent:
                 model = get_peft_model(model, lora)
         model.eval()
         self.model = model
+        self.weights_version = getattr(self, "weights_version", 0) + 1  # server generators re-sync on a change
         self.optimizer = torch.optim.AdamW(
             [p for p in model.parameters() if p.requires_grad],
             lr=self.config.learning_rate,
@@ -190,6 +194,7 @@ class HFStudent:
         with torch.no_grad():
             for name, tensor in state.items():
                 params[name].copy_(tensor)
+        self.weights_version += 1
         try:
             self.optimizer.load_state_dict(optimizer_state)
         except (ValueError, KeyError, TypeError) as err:
@@ -212,6 +217,7 @@ class HFStudent:
             for name, tensor in snapshot["weights"].items():
                 params[name].copy_(tensor)
         self.optimizer.load_state_dict(copy.deepcopy(snapshot["optimizer"]))
+        self.weights_version += 1
 
     def export(self, directory: str | Path) -> None:
         """Save a standalone Hugging Face model directory (LoRA adapters merged) plus the tokenizer."""
@@ -324,6 +330,8 @@ class HFStudent:
                 seed=run_seed,
             )
             losses.append((loss, len(part)))
+        if losses:
+            self.weights_version += 1
         mean = sum(loss * n for loss, n in losses) / sum(n for _, n in losses) if losses else None
         return {
             "loss": mean if mean is not None and math.isfinite(mean) else None,
@@ -342,27 +350,13 @@ class HFStudent:
         return max(0.0, (total - step) / max(1, total - warmup))
 
     @_in_own_threads
-    @torch.no_grad()
     def answer(self, questions: Sequence[str]) -> list[str]:
-        """Greedy answers, generated in batches of ``config.eval_batch_size`` with left padding."""
-        self.model.eval()
-        self.tokenizer.padding_side = "left"
-        answers: list[str] = []
-        size = self.config.eval_batch_size
-        for start in range(0, len(questions), size):
-            prompts = [self.format_prompt(q) for q in questions[start : start + size]]
-            # On the model's device: after Trainer has moved the model to a GPU, CPU inputs would not match.
-            batch = self.tokenizer(prompts, return_tensors="pt", padding=True, add_special_tokens=True).to(
-                self.model.device
-            )
-            output = self.model.generate(
-                **batch,
-                max_new_tokens=self.config.max_new_tokens,
-                do_sample=False,
-                use_cache=True,
-                pad_token_id=self.tokenizer.pad_token_id,
-                eos_token_id=self.tokenizer.eos_token_id,
-            )
-            new_tokens = output[:, batch["input_ids"].shape[1] :]
-            answers.extend(t.strip() for t in self.tokenizer.batch_decode(new_tokens, skip_special_tokens=True))
-        return answers
+        """Greedy answers from the configured generator (``config.generator``; batched in-process by default)."""
+        return self.generator.generate(self, [self.format_prompt(q) for q in questions])
+
+    @property
+    def work_dir(self) -> Path:
+        """A private directory for this student's files (adapter versions for a server generator), removed at exit."""
+        if getattr(self, "_work_dir", None) is None:
+            self._work_dir = tempfile.TemporaryDirectory(prefix="envgym-student-")
+        return Path(self._work_dir.name)

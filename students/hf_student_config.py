@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field
 from typing import Any
 
 from skills.errors import InvalidConfig, config_from_dict
 
 PLACEMENTS = ("local", "ray")
+GENERATOR_NAMES = ("transformers", "openai", "vllm")
 LR_SCHEDULES = ("constant", "linear")
 
 
@@ -70,6 +72,24 @@ class HFStudentConfig:
         default="Question: {question}\nAnswer:",
         metadata={"help": "Prompt for tokenizers without a chat template; the answer follows a space."},
     )
+    generator: str = field(
+        default="transformers",
+        metadata={
+            "help": "How answers are generated: 'transformers' (in process), 'openai' (an OpenAI-compatible server, "
+            "e.g. vllm serve --enable-lora; set generator_llm) or 'vllm' (in-process vLLM; GPU, the [vllm] extra)."
+        },
+    )
+    generator_llm: Any = field(
+        default=None,
+        metadata={"help": "The server of generator='openai': LLMClientConfig fields as a dict, or JSON text."},
+    )
+    generator_sync: str = field(
+        default="lora",
+        metadata={
+            "help": "generator='openai': 'lora' loads each trained adapter into the server; 'none' evaluates the "
+            "served model as it is."
+        },
+    )
     placement: str = field(
         default="local",
         metadata={
@@ -106,6 +126,33 @@ class HFStudentConfig:
             )
         if not isinstance(self.warmup_ratio, (int, float)) or not 0.0 <= self.warmup_ratio < 1.0:
             raise InvalidConfig(f"Expects 0 <= HFStudentConfig.warmup_ratio < 1; actual {self.warmup_ratio!r}.")
+        if self.generator not in GENERATOR_NAMES:
+            raise InvalidConfig(
+                f"Expects HFStudentConfig.generator to be one of {GENERATOR_NAMES}; actual {self.generator!r}."
+            )
+        if self.generator_sync not in ("lora", "none"):
+            raise InvalidConfig(
+                f"Expects HFStudentConfig.generator_sync 'lora' or 'none'; actual {self.generator_sync!r}."
+            )
+        if isinstance(self.generator_llm, str):
+            try:
+                self.generator_llm = json.loads(self.generator_llm)
+            except ValueError as err:
+                raise InvalidConfig(
+                    f"Expects generator_llm as JSON text of LLMClientConfig fields; actual {self.generator_llm!r} "
+                    f"({err})."
+                ) from None
+        if self.generator == "openai" and not isinstance(self.generator_llm, dict):
+            raise InvalidConfig(
+                "Expects generator_llm (a dict of LLMClientConfig fields: base_url, model, ...) with "
+                f"generator='openai'; actual {self.generator_llm!r}."
+            )
+        if self.generator in ("openai", "vllm") and self.generator_sync == "lora" and not self.lora:
+            raise InvalidConfig(
+                f"Expects lora=True with generator={self.generator!r}: the server or vLLM loads each step's LoRA "
+                "adapter. Use generator='transformers' for full fine-tuning, or generator_sync='none' (openai) to "
+                "evaluate the served model as it is."
+            )
         if self.placement not in PLACEMENTS:
             raise InvalidConfig(
                 f"Expects HFStudentConfig.placement to be one of {PLACEMENTS}; actual {self.placement!r}."

@@ -146,3 +146,14 @@ def test_skill_discovery_against_the_real_server(teacher_server, tmp_path):
     assert len(found.question_skills) == 6 and nx.is_tree(found.taxonomy)  # every question mapped, one tree
     assert len((tmp_path / "labels.jsonl").read_text().splitlines()) == 6
     assert any((tmp_path / "llm_cache").rglob("*.json"))
+
+
+def test_a_student_answers_through_the_real_server(teacher_server):
+    from students import HFStudent, HFStudentConfig, default_student_dir
+
+    llm = {"base_url": teacher_server.base_url, "model": teacher_server.model, "concurrency": 1}
+    config = HFStudentConfig(generator="openai", generator_sync="none", generator_llm=llm, max_new_tokens=6)
+    student = HFStudent(default_student_dir(), config)
+    answers = student.answer(["12+34=", "5+6="])
+    assert len(answers) == 2 and student.generator.client.usage.requests == 2
+    assert student.generator.client.usage.completion_tokens > 0  # the served model wrote them

@@ -181,9 +181,11 @@ class LLMClient:
         max_tokens: int | None = None,
         seed: int | None = None,
         stop: list[str] | None = None,
+        model: str | None = None,
     ) -> str:
-        """The reply text to ``prompt`` (a user message for the chat API, the whole prompt for completions)."""
-        return self._reply(self._request(prompt, system, None, temperature, max_tokens, seed, stop))
+        """The reply text to ``prompt`` (a user message for the chat API, the whole prompt for completions);
+        ``model`` overrides the configured one for this request (e.g. a LoRA adapter the server loaded)."""
+        return self._reply(self._request(prompt, system, None, temperature, max_tokens, seed, stop, model))
 
     def structured(
         self,
@@ -229,12 +231,13 @@ class LLMClient:
         max_tokens: int | None,
         seed: int | None,
         stop: list[str] | None,
+        model: str | None = None,
     ) -> _Request:
         if not isinstance(prompt, str):
             raise InvalidConfig(f"Expects the prompt to be a string; actual {type(prompt).__name__}.")
         return _Request(
             api=self.config.api,
-            model=self.config.model,
+            model=model or self.config.model,
             prompt=prompt,
             system=system,
             schema=schema,
