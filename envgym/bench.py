@@ -336,11 +336,18 @@ def _check_env(env_id: str, env_kwargs: Mapping[str, Any]) -> dict[str, Any]:
 
     if env_id not in gym.registry:
         raise unknown_name_error("environment", env_id, sorted(k for k in gym.registry if k.startswith("envgym/")))
-    env = gym.make(env_id, **env_kwargs)
+    # A student placed on a Ray actor is checked here in this process (Ray is not up yet); episodes use the actor.
+    student_config = env_kwargs.get("student_config")
+    on_actor = isinstance(student_config, Mapping) and student_config.get("placement") == "ray"
+    checked = {**env_kwargs, "student_config": {**student_config, "placement": "local"}} if on_actor else env_kwargs
+    env = gym.make(env_id, **checked)
     try:
-        return json.loads(dumps(env.unwrapped.config_kwargs()[0]))
+        saved = json.loads(dumps(env.unwrapped.config_kwargs()[0]))
     finally:
         env.close()
+    if on_actor:
+        saved["student_config"]["placement"] = "ray"
+    return saved
 
 
 def _merged_bench_file(out: Path, teachers: list[str], seeds: list[int], env_id: str, saved: dict) -> dict:

@@ -73,3 +73,44 @@ def test_a_bench_spreads_over_a_two_node_cluster(tmp_path, monkeypatch):
             ray.shutdown()
         cluster.shutdown()
         shutil.rmtree(temp_dir, ignore_errors=True)
+
+
+KILLER = """
+import os
+import signal
+from pathlib import Path
+
+from agents import UniformTeacher
+
+
+class KillsItsStudentOnce(UniformTeacher):
+    def attach(self, env):
+        self.env = env
+
+    def act(self, observation, info):
+        marker = Path("killed.seen")
+        if info["step"] == 1 and not marker.exists():
+            marker.write_text("")
+            os.kill(self.env.unwrapped.student.actor_pid(), signal.SIGKILL)
+        return super().act(observation, info)
+"""
+
+
+def test_a_student_actor_killed_inside_a_bench_episode_is_retried_to_the_same_numbers(tmp_path, monkeypatch):
+    (tmp_path / "tests_killer_teacher.py").write_text(KILLER)
+    monkeypatch.chdir(tmp_path)
+    kwargs = {**TINY, "steps": 2, "student_config": {"placement": "ray", "ray_num_cpus": 1, "num_threads": 1}}
+    result = run_bench(
+        "uniform,tests_killer_teacher:KillsItsStudentOnce",
+        "0",
+        tmp_path / "out",
+        env_kwargs=kwargs,
+        jobs=2,
+        progress=False,
+    )
+    assert result.failed == [] and (tmp_path / "killed.seen").exists()  # the kill happened, and was survived
+    killed = json.loads(
+        (tmp_path / "out" / "tests_killer_teacher-KillsItsStudentOnce" / "seed0" / "report.json").read_text()
+    )
+    whole = json.loads((tmp_path / "out" / "uniform" / "seed0" / "report.json").read_text())
+    assert killed["test_accuracy"] == whole["test_accuracy"]  # resumed from its checkpoint: the same numbers
