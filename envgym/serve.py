@@ -53,8 +53,10 @@ class TeacherServer:
     model: str
     log_path: Path
 
-    def stop(self, timeout: float = 10.0) -> None:
-        """Stop the server (terminate, then kill after ``timeout`` seconds)."""
+    def stop(self, timeout: float = 10.0, *, keep_log: bool = False) -> None:
+        """Stop the server (terminate, then kill after ``timeout`` seconds). Its log is deleted, unless
+        ``keep_log`` or the server had already failed (exited with an error code): then it stays for the reader."""
+        failed = self.process.poll() not in (None, 0)
         if self.process.poll() is None:
             self.process.terminate()
             try:
@@ -62,6 +64,8 @@ class TeacherServer:
             except subprocess.TimeoutExpired:
                 self.process.kill()
                 self.process.wait()
+        if not (keep_log or failed):
+            self.log_path.unlink(missing_ok=True)
 
     def log_tail(self, lines: int = 15) -> str:
         try:
@@ -121,7 +125,7 @@ def serve_teacher(
     """Start the local teacher server and return once it answers ``GET /v1/models``.
 
     Args:
-        port: the port (``None``: a free one).
+        port: the port (``None`` or 0: a free one).
         host: the interface; the default keeps it on this machine.
         model_path: a GGUF to serve instead of Gemma-3-270M (with ``--chat_format gemma``: a Gemma model).
         n_threads: CPU threads of generation (1 leaves a core to the student on a 2-core machine).
@@ -137,7 +141,9 @@ def serve_teacher(
     model = Path(model_path) if model_path is not None else teacher_gguf()
     if not model.is_file():
         raise InvalidConfig(f"Expects --model-path to be a GGUF file; {str(model)!r} is not a file.")
-    port = free_port(host) if port is None else int(port)
+    if port is not None and not 0 <= int(port) <= 65535:
+        raise InvalidConfig(f"Expects a port from 1 to 65535 (0 or None: a free one); actual {port}.")
+    port = free_port(host) if not port else int(port)
     with socket.socket() as probe:
         if probe.connect_ex((host, port)) == 0:
             raise InvalidConfig(
@@ -181,7 +187,7 @@ def serve_teacher(
         except (urllib.error.URLError, OSError):
             pass
         if time.monotonic() > deadline:
-            server.stop()
+            server.stop(keep_log=True)  # the message names it
             raise LLMUnavailable(
                 f"The teacher server did not answer at {server.base_url} within {ready_timeout:g} s. Its log "
                 f"({server.log_path}) ends:\n{server.log_tail()}"

@@ -134,6 +134,19 @@ def test_a_taken_port_is_refused_with_a_clear_error():
         busy.listen()
         with pytest.raises(InvalidConfig, match="already listens"):
             serve_teacher(port=busy.getsockname()[1])
+    with pytest.raises(InvalidConfig, match="from 1 to 65535"):
+        serve_teacher(port=70000)
+
+
+def test_a_clean_stop_removes_the_servers_log_and_frees_the_port():
+    from envgym.serve import serve_teacher
+
+    with serve_teacher(port=0) as server:  # 0, like None: a free port
+        log, port = server.log_path, int(server.base_url.rsplit(":", 1)[1].split("/")[0])
+        assert log.is_file()
+    assert server.process.poll() is not None and not log.exists()  # no log left in the temp dir per start
+    with socket.socket() as probe:
+        assert probe.connect_ex(("127.0.0.1", port)) != 0
 
 
 def test_skill_discovery_against_the_real_server(teacher_server, tmp_path):
