@@ -68,6 +68,7 @@ class Episode:
     reference: str | None = None  # passed as make_teacher(teacher, seed=seed, reference=...)
     after: tuple[str, int] | None = None  # the (teacher, seed) episode of this grid that must finish first
     llm: dict[str, Any] | None = None  # an LLM teacher's endpoint: make_teacher(teacher, seed=seed, llm=...)
+    log: tuple[str, ...] = ()  # trackers of run_episode(log=...): tensorboard, wandb
 
 
 @dataclass
@@ -237,7 +238,14 @@ def run_one(
         if out.is_dir() and not checkpointed:
             remove_unfinished_run(out)  # killed before its first checkpoint: nothing to resume, start again
         run_episode(
-            env, teacher, out, seed=episode.seed, teacher_name=episode.teacher, resume=checkpointed, progress=False
+            env,
+            teacher,
+            out,
+            seed=episode.seed,
+            teacher_name=episode.teacher,
+            resume=checkpointed,
+            progress=False,
+            log=episode.log,
         )
         record.update(status="finished", error_type=None, message=None)
     except Exception as err:
@@ -396,6 +404,7 @@ def run_bench(
     teacher_llm: Mapping[str, Any] | None = None,
     retries: int = 1,
     gpus_per_episode: float = 0.0,
+    log: Sequence[str] = (),
 ) -> BenchResult:
     """Run every (teacher, seed) episode not finished yet in ``out`` as a Ray task, then write the leaderboard.
 
@@ -404,7 +413,7 @@ def run_bench(
     once (local Ray CPUs; default: all cores); with ``address`` (an existing Ray cluster) it caps the episodes in
     flight and the cluster's CPUs decide otherwise. ``teacher_llm``: the endpoint (LLMClientConfig fields) of the
     LLM teachers among ``teachers``; each episode caches its replies in its run directory. Failed episodes are
-    recorded, not raised."""
+    recorded, not raised. ``log``: trackers each episode also writes (``tensorboard``, ``wandb``)."""
     start = time.perf_counter()
     teachers = parse_teachers(teachers)
     seeds = parse_seeds(seeds)
@@ -415,6 +424,11 @@ def run_bench(
     if isinstance(gpus_per_episode, bool) or not isinstance(gpus_per_episode, (int, float)) or gpus_per_episode < 0:
         raise InvalidConfig(f"Expects --gpus-per-episode >= 0; actual {gpus_per_episode!r}.")
     address = address or os.environ.get("RAY_ADDRESS") or None
+    from envgym.loggers import LOGGERS
+
+    for name in log:
+        if name not in LOGGERS:
+            raise unknown_name_error("logger (--log)", name, LOGGERS)
     env_kwargs = dict(env_kwargs or {})
     saved = _check_env(env_id, env_kwargs)
     from envgym.runner import check_run_dir
@@ -427,6 +441,8 @@ def run_bench(
         }
         bench = _merged_bench_file(out, teachers, seeds, env_id, saved)
         episodes = plan_episodes(teachers, seeds, out, finished)
+        if log:
+            episodes = [replace(e, log=tuple(log)) for e in episodes]
         if teacher_llm is not None:
             from agents.registry import takes_llm
 

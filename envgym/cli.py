@@ -197,7 +197,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
         check_teacher_fits(teacher_spec, env_id)
         saved_llm = config.get("teacher_llm") if resume else loaded.get("teacher_llm")
         teacher = make_teacher(teacher_spec, seed=seed, **_teacher_kwargs(args, teacher_spec, saved_llm))
-        log = [name.strip() for name in args.log.split(",") if name.strip()] if args.log else []
+        log = _log_names(args.log)
         with _ray_for_student(env_kwargs):
             with console.status("Loading the environment and student..."):
                 env = _make_env(env_id, env_kwargs)
@@ -215,6 +215,11 @@ def _cmd_run(args: argparse.Namespace) -> int:
     written = ("report.json", "summary.md", "accuracy.png", "skill_tree.png", "steps.jsonl")
     console.print(f"Results in {out}/ ({', '.join(name for name in written if (Path(out) / name).exists())})")
     return 0
+
+
+def _log_names(text: str | None) -> list[str]:
+    """``--log tensorboard,wandb`` as a list of tracker names."""
+    return [name.strip() for name in text.split(",") if name.strip()] if text else []
 
 
 def _ray_for_student(env_kwargs: dict[str, Any]) -> Any:
@@ -255,6 +260,7 @@ def _cmd_bench(args: argparse.Namespace) -> int:
             teacher_llm=teacher_llm,
             retries=args.retries,
             gpus_per_episode=args.gpus_per_episode,
+            log=_log_names(args.log),
         )
     except KeyboardInterrupt:
         console.print(
@@ -476,6 +482,9 @@ def build_parser() -> argparse.ArgumentParser:
         type=float,
         default=0.0,
         help="GPUs each episode's Ray task requests (a student on its own actor declares --student-ray-num-gpus).",
+    )
+    bench.add_argument(
+        "--log", default=None, metavar="NAME[,NAME]", help="Trackers every episode writes: tensorboard, wandb."
     )
     bench.add_argument("--env", default=None, help="Environment id (default: envgym/SkillList-v0).")
     _add_env_flags(bench)

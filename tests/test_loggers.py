@@ -74,3 +74,15 @@ def test_a_resumed_run_continues_the_same_tensorboard_curves(tmp_path):
     rewards = _scalars(out / "tensorboard")["reward"]
     assert [step for step, _ in rewards] == [1, 2]
     assert [value for _, value in rewards] == pytest.approx([row["reward"] for row in rows], abs=1e-6)
+
+
+def test_bench_episodes_write_their_own_tensorboard_files(tmp_path, capsys):
+    out = tmp_path / "bench"
+    args = ["bench", "--teachers", "uniform", "--seeds", "0-1", "--steps", "1", "--budget", "16", "--jobs", "2"]
+    assert main([*args, "--n-val", "5", "--n-test", "5", "--log", "tensorboard", "--out", str(out)]) == 0
+    for seed in (0, 1):
+        rows = [json.loads(line) for line in (out / "uniform" / f"seed{seed}" / "steps.jsonl").read_text().splitlines()]
+        rewards = _scalars(out / "uniform" / f"seed{seed}" / "tensorboard")["reward"]
+        assert [value for _, value in rewards] == pytest.approx([rows[0]["reward"]], abs=1e-6)
+    assert main([*args, "--log", "tensorbord", "--out", str(tmp_path / "bad")]) == 2
+    assert "Did you mean 'tensorboard'" in capsys.readouterr().out
