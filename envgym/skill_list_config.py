@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field
 from typing import Any
 
 from skills.errors import InvalidConfig, config_from_dict
-from skills.llm.client_config import LLMClientConfig
+from skills.llm.client_config import endpoint_fields
 
 MODES = ("continual", "retrain")
 DATA_ENGINES = ("procedural", "llm")
@@ -128,24 +127,7 @@ class SkillListConfig:
     def _check_data_engine(self) -> None:
         if self.data_engine not in DATA_ENGINES:
             raise InvalidConfig(f"Expects data_engine to be one of {DATA_ENGINES}; actual {self.data_engine!r}.")
-        if isinstance(self.data_engine_llm, str):  # from the command line
-            try:
-                self.data_engine_llm = json.loads(self.data_engine_llm)
-            except ValueError as err:
-                raise InvalidConfig(
-                    f"Expects data_engine_llm as JSON text of LLMClientConfig fields, e.g. "
-                    f'{{"base_url": "http://127.0.0.1:8000/v1", "model": "gemma-3-270m"}}; actual '
-                    f"{self.data_engine_llm!r} ({err})."
-                ) from None
-        if isinstance(self.data_engine_llm, LLMClientConfig):
-            self.data_engine_llm = self.data_engine_llm.to_dict()
-        if self.data_engine_llm is not None:
-            if not isinstance(self.data_engine_llm, dict):
-                raise InvalidConfig(
-                    f"Expects data_engine_llm to be a dict of LLMClientConfig fields; actual "
-                    f"{type(self.data_engine_llm).__name__}."
-                )
-            LLMClientConfig.from_kwargs(self.data_engine_llm)  # refuse a bad endpoint before any episode
+        self.data_engine_llm = endpoint_fields(self.data_engine_llm, "data_engine_llm")
         if self.data_engine == "llm" and self.data_engine_llm is None:
             raise InvalidConfig(
                 "Expects data_engine_llm (the LLM endpoint: base_url, model, ...) with data_engine='llm'; actual "

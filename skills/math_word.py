@@ -42,7 +42,7 @@ from typing import Any
 import numpy as np
 
 from skills.errors import InvalidConfig, unknown_name_error
-from skills.task import Example, Skill, Verdict, Verification, normalize_question
+from skills.task import Example, Skill, Verdict, Verification, normalize_question, slug
 
 DATA = Path(__file__).parent / "data"
 SAMPLE_GSM8K = DATA / "math_word_sample.jsonl"
@@ -107,11 +107,6 @@ def _parse(text: str) -> Any:
 
     # Bare LaTeX ("\\dfrac{3}{4}") is read as LaTeX only inside $...$; plain text ("12 dollars") as it is.
     return parse(f"${text}$" if "\\" in text and "$" not in text else text)
-
-
-def _slug(text: str) -> str:
-    """``"Counting & Probability"`` -> ``"counting_and_probability"`` (MATH's own directory names)."""
-    return re.sub(r"[^a-z0-9]+", "_", text.lower().replace("&", " and ")).strip("_") or "unnamed"
 
 
 class MathWordTask:
@@ -189,7 +184,7 @@ def _describe(skill: str, mapped: bool) -> str:
 
 def _load_skill_map(skill_map: str | Path | Mapping[str, str] | None) -> dict[str, str] | None:
     if skill_map is None or isinstance(skill_map, Mapping):
-        return None if skill_map is None else {normalize_question(q): _slug(s) for q, s in skill_map.items()}
+        return None if skill_map is None else {normalize_question(q): slug(s) for q, s in skill_map.items()}
     path = Path(skill_map)
     try:
         data = json.loads(path.read_text())
@@ -202,7 +197,7 @@ def _load_skill_map(skill_map: str | Path | Mapping[str, str] | None) -> dict[st
             f"Expects skill_map {str(path)!r} to hold a JSON object (question -> skill); actual {type(data).__name__}."
         )
     # skill discovery's question_skills.json maps each question to [category, fine skill]: the category is the skill.
-    return {normalize_question(q): _slug(s[0] if isinstance(s, list) and s else str(s)) for q, s in data.items()}
+    return {normalize_question(q): slug(s[0] if isinstance(s, list) and s else str(s)) for q, s in data.items()}
 
 
 def _load(path: Path, scheme: str, mapping: dict[str, str] | None) -> list[_Problem]:
@@ -240,7 +235,7 @@ def _problem(row: Any, where: str, scheme: str, mapping: dict[str, str] | None) 
         kind = row.get("type")
         if not isinstance(kind, str) or not kind.strip():
             raise InvalidConfig(f"Expects a MATH problem with a 'type' (e.g. 'Algebra'); {where} has none.")
-        skill = _slug(kind)
+        skill = slug(kind)
         if scheme == "type_level":
             level = re.sub(r"\D", "", str(row.get("level", "")))
             skill = f"{skill}_level{level or 'unknown'}"

@@ -174,6 +174,12 @@ def normalize_question(question: str) -> str:
     return _EDGES.sub("", text)
 
 
+def slug(text: str, fallback: str = "unnamed") -> str:
+    """A skill name from free text, stable across runs: ``"Counting & Probability"`` -> ``"counting_and_probability"``
+    (MATH's own directory names), ``"Carry Over!"`` -> ``"carry_over"``; at most 60 characters."""
+    return re.sub(r"[^a-z0-9]+", "_", text.lower().replace("&", " and ")).strip("_")[:60] or fallback
+
+
 def skill_names(task: Task) -> list[str]:
     return [skill.name for skill in task.skills]
 

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field
 from typing import Any
 
 from skills.errors import InvalidConfig, config_from_dict
+from skills.llm.client_config import endpoint_fields
 
 PLACEMENTS = ("local", "ray")
 GENERATOR_NAMES = ("transformers", "openai", "vllm")
@@ -134,14 +134,7 @@ class HFStudentConfig:
             raise InvalidConfig(
                 f"Expects HFStudentConfig.generator_sync 'lora' or 'none'; actual {self.generator_sync!r}."
             )
-        if isinstance(self.generator_llm, str):
-            try:
-                self.generator_llm = json.loads(self.generator_llm)
-            except ValueError as err:
-                raise InvalidConfig(
-                    f"Expects generator_llm as JSON text of LLMClientConfig fields; actual {self.generator_llm!r} "
-                    f"({err})."
-                ) from None
+        self.generator_llm = endpoint_fields(self.generator_llm, "generator_llm")
         if self.generator == "openai" and not isinstance(self.generator_llm, dict):
             raise InvalidConfig(
                 "Expects generator_llm (a dict of LLMClientConfig fields: base_url, model, ...) with "

@@ -1,10 +1,16 @@
 """The generation seam: in-process transformers (default), an OpenAI-compatible server with per-step LoRA
-adapters (against a scripted server for the adapter protocol, and the real local server in test_serve_teacher),
-and in-process vLLM (its request building and adapter bookkeeping on CPU; the rest on a GPU)."""
+adapters (against a scripted server for the adapter protocol, ``transformers serve`` of the student itself, and the
+real local Gemma server in test_serve_teacher), and in-process vLLM (its request building and adapter bookkeeping
+on CPU; the rest on a GPU)."""
 
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
+import time
+import urllib.request
 
 import numpy as np
 import pytest
@@ -39,6 +45,53 @@ def test_a_server_generator_loads_each_trained_adapter_and_asks_with_its_name(tm
     assert completions[0]["prompt"] == student.format_prompt("12+34=") and completions[0]["temperature"] == 0.0
     assert not (student.work_dir / "adapters" / "adapter-1").exists()  # retired once envgym-2 was live
     assert (student.work_dir / "adapters" / "adapter-2" / "adapter_config.json").is_file()
+
+
+@pytest.fixture(scope="module")
+def served_default_student(tmp_path_factory):
+    """``transformers serve`` of the shipped default student on a free loopback port (a real OpenAI-compatible
+    server: /v1/completions, greedy)."""
+    from envgym.serve import free_port
+
+    model_dir = str(default_student_dir())
+    port = free_port()
+    hf_home = tmp_path_factory.mktemp("serve-hf")
+    (hf_home / "hub").mkdir()  # /v1/models needs the hub cache to exist
+    env = {**os.environ, "HF_HOME": str(hf_home), "HF_HUB_OFFLINE": "1", "OMP_NUM_THREADS": "1"}
+    command = [sys.executable, "-m", "transformers.cli.transformers", "serve", model_dir]
+    command += ["--host", "127.0.0.1", "--port", str(port), "--device", "cpu"]
+    log = tmp_path_factory.mktemp("serve-log") / "serve.log"
+    with log.open("w") as out:
+        server = subprocess.Popen(command, stdout=out, stderr=subprocess.STDOUT, env=env)
+    try:
+        deadline = time.monotonic() + 120
+        while True:
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{port}/health", timeout=2):
+                    break
+            except OSError:
+                if server.poll() is not None or time.monotonic() > deadline:
+                    pytest.fail(f"transformers serve did not start:\n{log.read_text()[-2000:]}")
+                time.sleep(0.5)
+        yield {"base_url": f"http://127.0.0.1:{port}/v1", "model": model_dir}
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
+
+
+def test_a_student_answers_through_transformers_serve_as_it_does_in_process(served_default_student):
+    task, rng = ArithmeticTask(), np.random.default_rng(3)
+    questions = [e.question for skill in task.skills for e in task.generate(skill.name, 3, rng)]
+    local = HFStudent(default_student_dir(), HFStudentConfig(num_threads=1))
+    llm = {**served_default_student, "max_retries": 0, "concurrency": 2}
+    served = HFStudent(
+        default_student_dir(),
+        HFStudentConfig(num_threads=1, generator="openai", generator_sync="none", generator_llm=llm),
+    )
+    expected = local.answer(questions)
+    assert len(set(expected)) > 5  # a student whose answers differ, so agreement means something
+    assert served.answer(questions) == expected
+    assert served.generator.client.usage.requests == len(questions)
 
 
 def test_adapter_versions_follow_the_weights(tmp_path):

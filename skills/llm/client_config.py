@@ -6,6 +6,7 @@ settings of an environment's LLM data engine).
 
 from __future__ import annotations
 
+import json
 import math
 from dataclasses import asdict, dataclass, field
 from typing import Any
@@ -96,3 +97,31 @@ class LLMClientConfig:
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
+
+
+def endpoint_fields(value: Any, name: str) -> dict[str, Any] | None:
+    """An endpoint setting of another config (``data_engine_llm``, ``generator_llm``) as a checked dict of
+    :class:`LLMClientConfig` fields, or None when unset.
+
+    Accepts the dict, an :class:`LLMClientConfig`, or JSON text (from the command line). A bad endpoint is refused
+    here, before any episode starts.
+    """
+    if value is None:
+        return None
+    if isinstance(value, LLMClientConfig):
+        return value.to_dict()
+    if isinstance(value, str):
+        try:
+            value = json.loads(value)
+        except ValueError as err:
+            raise InvalidConfig(
+                f"Expects {name} as JSON text of LLMClientConfig fields, e.g. "
+                f'{{"base_url": "http://127.0.0.1:8000/v1", "model": "gemma-3-270m"}}; actual {value!r} ({err}).'
+            ) from None
+    if not isinstance(value, dict):
+        raise InvalidConfig(
+            f"Expects {name} to be a dict of LLMClientConfig fields (base_url, model, ...); actual "
+            f"{type(value).__name__} {value!r}."
+        )
+    LLMClientConfig.from_kwargs(value)
+    return value

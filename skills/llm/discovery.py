@@ -22,7 +22,6 @@ cache (``out_dir/llm_cache`` from :func:`run_discovery`) replays replies exactly
 from __future__ import annotations
 
 import json
-import re
 from collections import Counter
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -39,6 +38,7 @@ from skills.llm.client import LLMClient, bounded_text
 from skills.llm.client_config import LLMClientConfig
 from skills.llm.templates import render
 from skills.storage import write_text_atomic
+from skills.task import slug
 
 UNLABELED = "unlabeled"
 OTHER = "other"
@@ -64,11 +64,6 @@ class Category(BaseModel):
 
 class Categories(BaseModel):
     categories: list[Category] = Field(min_length=1, max_length=16)
-
-
-def slug(text: str) -> str:
-    """A stable snake_case identifier: ``"Carry Over!"`` -> ``"carry_over"``."""
-    return re.sub(r"[^a-z0-9]+", "_", text.lower().replace("&", " and ")).strip("_")[:60] or UNLABELED
 
 
 @dataclass
@@ -155,8 +150,9 @@ def _label(questions: list[str], client: LLMClient, out: Path, seed: int, progre
                     example_description="adding two numbers below 100",
                 )
                 reply = client.structured(prompt, SkillLabel, seed=_seed(seed, 1, position[question], attempt))
-                if reply.value is not None and slug(reply.value.skill) != UNLABELED:
-                    label = {"skill": slug(reply.value.skill), "description": reply.value.description.strip()}
+                name = UNLABELED if reply.value is None else slug(reply.value.skill, UNLABELED)
+                if name != UNLABELED:
+                    label = {"skill": name, "description": reply.value.description.strip()}
                     break
             label = label or {"skill": UNLABELED, "description": "no valid label from the LLM"}
             labels[question] = label
@@ -189,12 +185,12 @@ def _cluster(
         )
         reply = client.structured(prompt, Categories, seed=_seed(seed, 2, batch), max_tokens=max(512, 40 * len(chunk)))
         for category in [] if reply.value is None else reply.value.categories:
-            name = slug(category.name)
+            name = slug(category.name, UNLABELED)
             if name in (UNLABELED, OTHER):
                 continue
             entry = categories.setdefault(name, {"description": category.description.strip(), "skills": []})
             for skill in category.skills:
-                skill = slug(skill)
+                skill = slug(skill, UNLABELED)
                 if (
                     skill in described
                     and skill not in entry["skills"]
