@@ -235,7 +235,12 @@ class TeachingEnv(gym.Env):
             budget_spent=plan.size,
             # None, not NaN, when nothing was trained: steps.jsonl must stay strict JSON.
             train_loss=float(loss) if loss is not None and math.isfinite(loss) else None,
-            **{**data_stats, **referee_stats},
+            **{
+                **data_stats,
+                **referee_stats,
+                # The pool's drops while generating (task-generated kinds) and the referee's, together.
+                "dropped_heldout": data_stats.get("dropped_heldout", 0) + referee_stats["dropped_heldout"],
+            },
         )
         self.timings = {
             "generate_seconds": generate_seconds,
@@ -256,19 +261,18 @@ class TeachingEnv(gym.Env):
     ) -> tuple[list[Example], dict[str, Any]]:
         """Keep only the examples that may be trained on, and say why each other one was not.
 
-        Task-generated data is only checked against the student's input limits. Any other data (a teacher's
-        examples, a registered plan kind's output, an LLM data engine's) must also be the first of its canonical
-        question in the plan, pass the task's independent verifier and the held-out filter; unverifiable examples
-        are rejected unless ``config.accept_unverifiable``, or (``engine_made``) the environment's own LLM data
-        engine found them self-consistent.
+        One path for every plan kind's output, built-in or registered: at most the plan's size (what the budget is
+        charged), within the student's input limits, passing the task's independent verifier, the first of its
+        canonical question in the plan, and not held out. Unverifiable examples are rejected unless the task's own
+        generator made them (``task_generated``), ``config.accept_unverifiable``, or (``engine_made``) the
+        environment's own LLM data engine found them self-consistent.
         """
-        if not task_generated:
-            examples = validate_examples(examples, self.skills)
-            if len(examples) > plan.size:
-                raise InvalidPlan(
-                    f"Expects the {plan.kind!r} plan handler to return at most the plan's size ({plan.size}) "
-                    f"examples, which is what the budget is charged; actual {len(examples)}."
-                )
+        examples = validate_examples(examples, self.skills)
+        if len(examples) > plan.size:
+            raise InvalidPlan(
+                f"Expects the {plan.kind!r} plan handler to return at most the plan's size ({plan.size}) "
+                f"examples, which is what the budget is charged; actual {len(examples)}."
+            )
         rejections: Counter[str] = Counter()
         rejected: list[dict[str, Any]] = []
         accepted_unverifiable = 0
@@ -286,22 +290,18 @@ class TeachingEnv(gym.Env):
             if check_inputs is not None and examples
             else [None] * len(examples)
         )
-        candidates = []
+        heldout = 0
+        seen: set[str] = set()
         for index, (example, problem) in enumerate(zip(examples, problems, strict=True)):
             if problem is not None:
                 reject(index, example, "unfit_for_student", problem)
-            elif task_generated:
-                kept.append(example)
-            else:
-                candidates.append((index, example))
-        heldout = 0
-        seen: set[str] = set()
-        for index, example in candidates:
+                continue
             verification = verify_example(self.task, example)
             unverifiable = verification.verdict is Verdict.UNVERIFIABLE
+            produced = task_generated and unverifiable  # gold by construction: the task's generator wrote it
             consensus = engine_made and unverifiable and example.metadata.get(VERIFIED_BY) == SELF_CONSISTENCY
-            unverifiable_ok = unverifiable and self.config.accept_unverifiable and not consensus
-            if not (verification.ok or unverifiable_ok or consensus):
+            unverifiable_ok = unverifiable and self.config.accept_unverifiable and not (consensus or produced)
+            if not (verification.ok or produced or unverifiable_ok or consensus):
                 reject(index, example, verification.verdict.value, verification.detail)
                 continue
             # One training example per canonical question a plan: a verified repeat is dropped and counted, not
@@ -322,11 +322,10 @@ class TeachingEnv(gym.Env):
             "rejections": dict(sorted(rejections.items())),
             "rejected_examples": sorted(rejected, key=lambda row: row["index"]),
             "unverifiable_accepted": accepted_unverifiable,
+            "dropped_heldout": heldout,
         }
         if engine_made and not task_generated:
             stats["self_consistent_accepted"] = accepted_by_consensus
-        if not task_generated:
-            stats["dropped_heldout"] = heldout
         return kept, stats
 
     def _check_task_fits_student(self) -> None:

@@ -110,12 +110,23 @@ class TrainingPool:
         self.dropped: Counter[str] = Counter()
 
     def sample(
-        self, skill: str, n: int, rng: np.random.Generator, keep: Callable[[Example], bool] | None = None
+        self,
+        skill: str,
+        n: int,
+        rng: np.random.Generator,
+        keep: Callable[[Example], bool] | None = None,
+        *,
+        distinct: bool = True,
     ) -> list[Example]:
         """``n`` training examples of ``skill``; with ``keep``, only generated examples it accepts (a subskill's
-        band: rejection sampling from the skill's generator)."""
+        band: rejection sampling from the skill's generator).
+
+        ``distinct`` (the default, what a plan gets): each a different question by held-out key, so a plan never
+        trains twice on one question; a skill with fewer than ``n`` training questions (a small file) gives all it
+        has. ``distinct=False`` draws with repeats (the default student's pre-training stream)."""
         out: list[Example] = []
-        drawn = 0
+        seen: set[str] = set()
+        drawn = repeats = 0
         while len(out) < n:
             generated = self.splits.task.generate(skill, n - len(out), rng)
             drawn += len(generated)
@@ -128,16 +139,29 @@ class TrainingPool:
                     )
             kept, dropped = self.splits.filter_training(generated)
             self.dropped[skill] += dropped
-            out.extend(kept)
+            for example in kept:
+                key = self.splits.task.heldout_key(example.question)
+                if key in seen and distinct:
+                    repeats += 1
+                elif len(out) < n:
+                    seen.add(key)
+                    out.append(example)
             if drawn > 1000 * n and not out:  # a finite task (a file of problems) whose skill is all held out
                 raise InvalidConfig(
                     f"Expects skill {skill!r} to have training questions outside the held-out share; none in "
                     f"{drawn} draws (a small file puts every problem of a skill in validation/test). Add problems "
                     "of that skill, or drop it."
                 )
+            if repeats > 20 * n + 100:  # a finite skill whose every training question is already in ``out``
+                break
         return out
 
-    def sample_plan(self, counts: dict[str, int], rng: np.random.Generator) -> list[Example]:
-        """Examples for ``{skill: count}``, shuffled with ``rng``."""
-        examples = [ex for skill, count in counts.items() if count > 0 for ex in self.sample(skill, count, rng)]
+    def sample_plan(self, counts: dict[str, int], rng: np.random.Generator, *, distinct: bool = True) -> list[Example]:
+        """Examples for ``{skill: count}``, shuffled with ``rng`` (``distinct``: see :meth:`sample`)."""
+        examples = [
+            ex
+            for skill, count in counts.items()
+            if count > 0
+            for ex in self.sample(skill, count, rng, distinct=distinct)
+        ]
         return [examples[i] for i in rng.permutation(len(examples))]

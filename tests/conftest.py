@@ -5,12 +5,14 @@ from __future__ import annotations
 import os
 import tempfile
 
-_CACHE = tempfile.mkdtemp(prefix="envgym-tests-")
-os.environ.setdefault("ENVGYM_HOME", os.path.join(_CACHE, "envgym"))
-os.environ.setdefault("MPLCONFIGDIR", os.path.join(_CACHE, "matplotlib"))
-os.environ.setdefault("HF_HOME", os.path.join(_CACHE, "hf"))
-os.environ.setdefault("HF_HUB_OFFLINE", "1")
-os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+# Always overridden (not setdefault): a developer's own ENVGYM_HOME or HF_HOME must never receive test builds.
+# ENVGYM_TEST_HOME keeps one cache across sessions (CI points it inside the checkout) without touching the real one.
+_CACHE = os.environ.get("ENVGYM_TEST_HOME") or tempfile.mkdtemp(prefix="envgym-tests-")
+os.environ["ENVGYM_HOME"] = os.path.join(_CACHE, "envgym")
+os.environ["MPLCONFIGDIR"] = os.path.join(_CACHE, "matplotlib")
+os.environ["HF_HOME"] = os.path.join(_CACHE, "hf")
+os.environ["HF_HUB_OFFLINE"] = "1"
+os.environ["TOKENIZERS_PARALLELISM"] = "false"
 
 import pytest  # noqa: E402
 

@@ -31,26 +31,45 @@ def test_gold_answers_verify_and_wrong_ones_are_rejected(skill):
 
 
 def test_skill_definitions_hold():
+    """Every one of the eight skills, against its description, with this test's own column arithmetic."""
     rng = np.random.default_rng(1)
 
-    def carries(a, b):
-        return any((a // 10**i) % 10 + (b // 10**i) % 10 >= 10 for i in range(4))
+    def carries(*terms):
+        return any(sum((t // 10**i) % 10 for t in terms) >= 10 for i in range(4))
 
     def borrows(a, b):
         return any((a // 10**i) % 10 < (b // 10**i) % 10 for i in range(4))
 
-    for ex in TASK.generate("add_no_carry", 300, rng):
-        a, b = map(int, ex.question[:-1].split("+"))
-        assert 100 <= a < 1000 and 100 <= b < 1000 and not carries(a, b)
-    for ex in TASK.generate("add_carry", 300, rng):
-        a, b = map(int, ex.question[:-1].split("+"))
-        assert carries(a, b) and a < 100 and b < 100
-    for ex in TASK.generate("sub_borrow", 300, rng):
-        a, b = map(int, ex.question[:-1].split("-"))
-        assert a > b and borrows(a, b)
-    for ex in TASK.generate("sub_no_borrow", 300, rng):
-        a, b = map(int, ex.question[:-1].split("-"))
-        assert a >= b and not borrows(a, b)
+    def three_digit(*terms):
+        return all(100 <= t <= 999 for t in terms)
+
+    def operands(ex, op):
+        return tuple(map(int, ex.question[:-1].split(op)))
+
+    rules = {
+        "add_no_carry": ("+", lambda a, b: three_digit(a, b) and not carries(a, b)),
+        "add_carry": ("+", lambda a, b: 10 <= a <= 99 and 10 <= b <= 99 and carries(a, b)),
+        "add_3d_carry": ("+", lambda a, b: three_digit(a, b) and carries(a, b)),
+        "sum3": ("+", lambda a, b, c: 10 <= a <= 99 and 1 <= b <= 9 and 1 <= c <= 9),
+        "sub_no_borrow": ("-", lambda a, b: three_digit(a, b) and a >= b and not borrows(a, b)),
+        "sub_borrow": ("-", lambda a, b: three_digit(a, b) and a > b and borrows(a, b)),
+        "compare": ("?", three_digit),
+        "mul_1d": ("*", lambda a, b: three_digit(a) and 2 <= b <= 9),
+    }
+    answers = {
+        "+": lambda *t: str(sum(t)),
+        "-": lambda a, b: str(a - b),
+        "*": lambda a, b: str(a * b),
+        "?": lambda a, b: "<" if a < b else ">" if a > b else "=",
+    }
+    assert sorted(rules) == sorted(s.name for s in TASK.skills)
+    for skill, (op, holds) in rules.items():
+        examples = TASK.generate(skill, 300, rng)
+        assert len({ex.question for ex in examples}) > 100, skill  # a varied generator, not a constant
+        for ex in examples:
+            terms = operands(ex, op)
+            assert ex.skill == skill and holds(*terms), (skill, ex.question)
+            assert ex.answer == answers[op](*terms), (skill, ex.question, ex.answer)
 
 
 def test_solver_matches_python():

@@ -8,6 +8,7 @@ from envgym import CountPlan, ExamplesPlan
 from skills import Example
 
 
+@pytest.mark.slow
 def test_check_env_passes(make_env):
     env = make_env(steps=2, budget=32)
     check_env(env.unwrapped, skip_render_check=True)
@@ -26,18 +27,37 @@ def test_gym_make_kwargs_and_observation_space(make_env):
     assert np.allclose(profile, errors / errors.sum(), atol=1e-5)
 
 
+def _val_accuracy_by_hand(base):
+    """Macro validation accuracy measured here, not by the env: the student's answers scored by the task."""
+    questions = base.splits.all_questions("val")
+    answers = base.student.answer([ex.question for ex in questions])
+    per_skill = {skill: [] for skill in base.skills}
+    for example, answer in zip(questions, answers, strict=True):
+        per_skill[example.skill].append(base.task.score(example, answer))
+    return float(np.mean([np.mean(scores) for scores in per_skill.values()]))
+
+
+@pytest.mark.slow
 def test_step_reward_termination_and_info(make_env):
-    env = make_env(steps=2, budget=64)
-    obs, info = env.reset(seed=0)
-    before = float(np.mean(obs["accuracy"]))
+    env = make_env(steps=3, budget=64)
+    base = env.unwrapped
+    env.reset(seed=0)
+    start = _val_accuracy_by_hand(base)
     obs, reward, terminated, truncated, info = env.step({"sub_borrow": 40, "mul_1d": 24})
-    assert reward == pytest.approx(float(np.mean(obs["accuracy"])) - before, abs=1e-6)
+    after_first = _val_accuracy_by_hand(base)
+    assert after_first != start  # training moved the student, so the two rewards below differ from each other
+    assert reward == pytest.approx(after_first - start, abs=1e-9)
     assert (terminated, truncated) == (False, False)
-    assert info["examples_used"] == 64 and obs["budget_left"][0] == 64
+    assert info["examples_used"] == 64 and obs["budget_left"][0] == 128
     assert all(set(e) == {"question", "answer", "gold", "skill"} for e in info["errors"])
     assert len(info["errors"]) <= env.unwrapped.config.max_errors
+    # The reward is the gain over the previous step, not over the episode's start: a step that trains nothing
+    # gains exactly nothing.
     obs, reward, terminated, truncated, info = env.step(np.zeros(8, dtype=np.int64))
-    assert terminated and not truncated and info["examples_used"] == 0
+    assert reward == 0.0 and info["examples_used"] == 0 and not terminated
+    obs, reward, terminated, truncated, info = env.step({"add_3d_carry": 64})
+    assert reward == pytest.approx(_val_accuracy_by_hand(base) - after_first, abs=1e-9)
+    assert terminated and not truncated and obs["budget_left"][0] == 64  # the idle step's share is left unspent
     with pytest.raises(RuntimeError, match="Call reset"):
         env.step({"sub_borrow": 1})
 
@@ -104,6 +124,7 @@ def test_examples_plan_verifies_and_drops_heldout(make_env):
     assert [e.question for e in base.last_training_data] == ["123+456="]
 
 
+@pytest.mark.slow
 def test_shares_dict_and_countplan_are_the_same_plan(make_env):
     results = []
     # A share array spends the whole step's budget: all of it on sub_borrow here.
@@ -140,10 +161,15 @@ def test_unknown_env_kwarg_and_mode_are_clear(make_env):
 
 
 def test_registered_ids():
-    assert "envgym/SkillList-v0" in gym.registry
-    assert envgym.ENV_IDS
+    expected = {"envgym/SkillList-v0", "envgym/OpenEnded-v0", "envgym/SkillTree-v0"}
+    assert expected <= set(envgym.ENV_IDS)
+    assert set(envgym.ENV_IDS) == {env_id for env_id in gym.registry if env_id.startswith("envgym/")}
+    for env_id, entry_point in envgym.ENV_IDS.items():
+        assert gym.spec(env_id).entry_point == entry_point
+        assert gym.spec(env_id).vector_entry_point is not None  # every one steps on Ray through make_vec
 
 
+@pytest.mark.slow
 def test_retrain_mode_trains_the_base_student_on_all_data_so_far(make_env):
     import torch
 

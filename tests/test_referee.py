@@ -138,6 +138,85 @@ def test_registered_plan_kinds_are_refereed_by_the_core(env):
         env.step(Greedy())
 
 
+def _registered_liar(plan):
+    """A plug-in handler that declares one size and returns wrong, duplicated and held-out data."""
+    right = [Example(f"{n}+{n}=", str(2 * n), "add_carry") for n in range(55, 63)]
+    return [*right, Example("55+55=", "111", "add_carry"), Example("56+56=", "112", "add_carry")], {}
+
+
+def _plans_of_every_kind(base):
+    """(env id, plan) for every plan kind, built-in and registered; plans that hold wrong, repeated and held-out
+    questions where the kind lets a teacher write data."""
+    heldout = next(ex for ex in base.splits.all_questions("val") if ex.skill == "add_carry")
+    a, b = heldout.question.rstrip("=").split("+")
+    examples = [
+        Example("123+456=", "579", "add_no_carry"),
+        Example("456+123=", "579", "add_no_carry"),  # the same question commuted
+        Example("47+38=", "84", "add_carry"),  # wrong
+        Example(f"{b}+{a}=", heldout.answer, "add_carry"),  # a commuted copy of a validation question
+        Example("952-127=", "825", "sub_borrow"),
+    ]
+    return [
+        ("envgym/SkillList-v0", CountPlan({"add_carry": 24, "sub_borrow": 16})),
+        ("envgym/SkillList-v0", ExamplesPlan(examples)),
+        ("envgym/SkillList-v0", "registered"),
+        ("envgym/OpenEnded-v0", {"request": "subtraction with a borrow", "n": 24}),
+        ("envgym/OpenEnded-v0", examples),
+        ("envgym/SkillTree-v0", "tree"),
+    ]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("case", range(6), ids=["count", "examples", "registered", "request", "open-examples", "tree"])
+def test_every_plan_kinds_data_takes_the_same_referee_path(case):
+    """Whatever kind made the data: the budget is charged at least what was trained on and at most budget_next;
+    only verified, distinct, non-held-out questions are trained on; every dropped one is counted."""
+    probe = gym.make("envgym/SkillList-v0", steps=2, budget=64, n_val=40, n_test=40)
+    probe.reset(seed=0)
+    env_id, plan = _plans_of_every_kind(probe.unwrapped)[case]
+    env = gym.make(env_id, steps=2, budget=64, n_val=40, n_test=40)
+    env.reset(seed=0)
+    base = env.unwrapped
+    if plan == "registered":
+        base.register_plan_kind("liar", _registered_liar)
+        plan = type("Liar", (), {"kind": "liar", "size": 10})()
+    elif plan == "tree":
+        from envgym import Explore
+
+        plan = [Explore("sub_borrow", 2, allocation=10), Explore("add_carry", 2, allocation=6)]
+    allowed, left = base.budget_next, base.budget_left
+    _, _, _, _, info = env.step(plan)
+    trained = base.last_training_data
+    assert len(trained) == info["examples_used"] <= info["budget_spent"] <= allowed
+    assert info["budget_spent"] == left - base.budget_left
+    keys = [base.task.heldout_key(ex.question) for ex in trained]
+    assert len(set(keys)) == len(keys), "a question was trained on twice in one plan"
+    for example in trained:
+        assert base.task.verify(example).ok, example
+        assert not base.splits.is_heldout(example.question), example
+    if case in (1, 4):  # the teacher's five examples: one repeat, one wrong, one held out, two trained
+        assert info["rejections"] == {"duplicate": 1, "wrong_answer": 1} and info["dropped_heldout"] == 1
+        assert info["examples_used"] == 2 and info["budget_spent"] == 5
+    if case == 2:  # ten from the plug-in: one wrong, one repeat (a commuted copy is a repeat too), charged 10
+        assert info["rejections"] == {"duplicate": 1, "wrong_answer": 1} and info["budget_spent"] == 10
+        assert info["examples_used"] + info["dropped_heldout"] == 8
+    if case in (0, 5):  # the task's own data: all the plan asked for, distinct
+        assert info["examples_used"] == info["budget_spent"] and info["rejected"] == 0
+    env.close()
+    probe.close()
+
+
+def test_a_plug_in_that_declares_less_than_it_returns_is_refused_and_charged_nothing(env):
+    base = _fresh(env)
+    if "size-liar" not in base._plan_handlers:
+        base.register_plan_kind("size-liar", lambda plan: ([Example("1+2=", "3", "add_no_carry")] * 101, {}))
+    liar = type("SizeLiar", (), {"kind": "size-liar", "size": 0})()
+    left = base.budget_left
+    with pytest.raises(InvalidPlan, match=r"at most the plan's size \(0\).*actual 101"):
+        env.step(liar)
+    assert base.budget_left == left and base.step_index == 0 and base.last_training_data == []
+
+
 class _NoVerifierTask:
     """A user task without ``verify``: its examples cannot be checked independently."""
 

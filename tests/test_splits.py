@@ -1,4 +1,5 @@
 import numpy as np
+import pytest
 
 from skills import ArithmeticTask, Example, TaskSplits, TrainingPool, skill_names
 
@@ -26,20 +27,62 @@ def test_training_pool_never_yields_a_heldout_question_and_counts_drops():
     assert sum(pool.dropped.values()) > 0  # about 30% of the generated questions are reserved
 
 
-def test_filter_catches_commuted_copies_of_test_questions():
-    splits = TaskSplits.build(TASK, n_val=20, n_test=20, split_seed=0)
-    test_q = next(e for e in splits.test["add_carry"])
-    a, b = test_q.question[:-1].split("+")
-    commuted = Example(f"{b}+{a}=", test_q.answer, "add_carry")
-    kept, dropped = splits.filter_training([commuted, test_q])
-    assert kept == [] and dropped == 2
+def _canonical(question):
+    """This test's own canonical form of an arithmetic question (not the task's heldout_key, which is under
+    test): the operands of + and * in sorted order, - and ? as written."""
+    body = question.rstrip("=")
+    op = next(c for c in "+-*?" if c in body)
+    terms = [int(t) for t in body.split(op)]
+    return op, tuple(sorted(terms) if op in "+*" else terms)
 
 
-def test_base_curriculum_is_clean():
+def _permutations(question):
+    from itertools import permutations
+
+    body = question.rstrip("=")
+    op = next(c for c in "+*" if c in body)
+    return {op.join(p) + "=" for p in permutations(body.split(op))}
+
+
+def test_filter_catches_commuted_copies_of_every_heldout_question():
+    splits = TaskSplits.build(TASK, n_val=50, n_test=50, split_seed=0)
+    commutative = ("add_no_carry", "add_carry", "add_3d_carry", "sum3", "mul_1d")
+    copies = [
+        Example(q, e.answer, e.skill)
+        for split in ("val", "test")
+        for e in splits.all_questions(split)
+        if e.skill in commutative
+        for q in _permutations(e.question)
+    ]
+    assert len(copies) > 2 * 100 * len(commutative)  # the questions themselves and their reorderings
+    kept, dropped = splits.filter_training(copies)
+    assert kept == [] and dropped == len(copies)
+
+
+def _default_heldout_keys():
+    """Canonical forms of every validation and test question at the environment's default sizes."""
+    from envgym.skill_list_config import SkillListConfig
+
+    config = SkillListConfig()
+    assert (config.n_val, config.n_test) == (200, 400)
+    splits = TaskSplits.build(TASK, n_val=config.n_val, n_test=config.n_test, split_seed=config.split_seed)
+    keys = {_canonical(e.question) for split in ("val", "test") for e in splits.all_questions(split)}
+    assert len(keys) == 600 * len(skill_names(TASK))
+    return splits, keys
+
+
+@pytest.mark.slow
+def test_base_curriculum_never_shares_a_question_with_default_val_or_test():
     from students.default_student import DefaultStudentConfig, _curriculum
 
-    pairs = _curriculum(DefaultStudentConfig(steps=50))
-    splits = TaskSplits.build(TASK, n_val=200, n_test=400, split_seed=1234)
+    _, heldout = _default_heldout_keys()
+    pairs = _curriculum(DefaultStudentConfig())
     questions = [p.prompt.split("<|user|>")[1].split("<|assistant|>")[0] for p in pairs]
-    assert len(questions) == 50 * 64
-    assert not any(splits.is_heldout(q) for q in questions)
+    assert len(questions) == len(pairs) > 10_000
+    assert not {_canonical(q) for q in questions} & heldout
+
+
+def test_pool_data_at_default_sizes_never_shares_a_question_with_val_or_test():
+    splits, heldout = _default_heldout_keys()
+    data = TrainingPool(splits).sample_plan(dict.fromkeys(skill_names(TASK), 2000), np.random.default_rng(0))
+    assert not {_canonical(e.question) for e in data} & heldout
