@@ -42,6 +42,7 @@ from skills.errors import (
     unknown_name_error,
 )
 from skills.llm import LLMClient
+from skills.machine import machine_record
 
 CHECKPOINT = "checkpoint"
 # Replies of the teacher's and the data engine's LLM, by request: a resumed run replays them instead of paying again.
@@ -405,6 +406,8 @@ def _teach(
         "wall_seconds": state["elapsed"],
         "student_parameters": base.student.num_parameters(),
         "versions": _versions(),
+        # Float results differ across CPUs and thread counts: what this run's numbers were measured on.
+        "machine": machine_record(getattr(base.student, "threads", None)),
         "val_accuracy_start": state["val_accuracy_start"],
         "val_accuracy_end": dict(base.accuracy),
         "test_accuracy": {

@@ -24,6 +24,7 @@ from transformers import LlamaConfig, LlamaForCausalLM
 
 from skills.arithmetic import ArithmeticTask
 from skills.errors import InvalidConfig, config_from_dict
+from skills.machine import machine_record
 from skills.splits import TaskSplits, TrainingPool
 from skills.storage import replace_dir_atomic
 from students.char_tokenizer import build_char_tokenizer
@@ -31,6 +32,9 @@ from students.training import PromptCompletion, format_completion, format_prompt
 
 SHIPPED_DIR = Path(__file__).parent / "weights" / "default"
 BUILD_FILE = "envgym_build.json"
+# How far a rebuild's per-skill test accuracy may be from the recorded one (another CPU's float low bits, another
+# build seed): `envgym build-student --check` holds rebuilds to it.
+PROFILE_TOLERANCE = 0.05
 
 # The base curriculum: share of pre-training examples per skill. Pre-training stops at a constant learning rate,
 # like a checkpoint taken mid-way through pre-training: the easy skills are partly learned and still moving, the
@@ -105,7 +109,7 @@ def _curriculum(config: DefaultStudentConfig) -> list[PromptCompletion]:
     weight = sum(share for _, share in config.skill_shares)
     counts = {skill: round(total * share / weight) for skill, share in config.skill_shares}
     tokenizer = build_char_tokenizer()
-    examples = pool.sample_plan(counts, rng)
+    examples = pool.sample_plan(counts, rng, distinct=False)  # a pre-training stream, repeats and all
     return [
         PromptCompletion(format_prompt(tokenizer, ex.question), format_completion(tokenizer, ex.answer))
         for ex in examples
@@ -161,9 +165,37 @@ def build_default_student(config: DefaultStudentConfig, out_dir: str | Path, *, 
     model.save_pretrained(out_dir)
     tokenizer.save_pretrained(out_dir)
     weights = (out_dir / "model.safetensors").read_bytes()
-    build = {"config": asdict(config), "weights_sha256": hashlib.sha256(weights).hexdigest()}
+    build = {
+        "config": asdict(config),
+        "weights_sha256": hashlib.sha256(weights).hexdigest(),
+        # Bit-identity holds only on one machine: what built these weights, and what they do (the profile a
+        # rebuild elsewhere is compared with, within PROFILE_TOLERANCE).
+        "built_on": machine_record(),
+        "test_profile": skill_profile(out_dir, threads=torch.get_num_threads()),
+    }
     (out_dir / BUILD_FILE).write_text(json.dumps(build, indent=2) + "\n")
     return out_dir
+
+
+def skill_profile(model_dir: str | Path, *, threads: int = 1) -> dict[str, float]:
+    """Per-skill accuracy of the student in ``model_dir`` on the environment's default test split (400 held-out
+    questions per skill, never in any curriculum): the starting profile a rebuild must reproduce."""
+    from envgym.skill_list_config import SkillListConfig
+    from students.hf_student import HFStudent
+    from students.hf_student_config import HFStudentConfig
+
+    env_config = SkillListConfig()
+    task = ArithmeticTask()
+    splits = TaskSplits.build(task, n_val=env_config.n_val, n_test=env_config.n_test, split_seed=env_config.split_seed)
+    # Large batches: 3,200 greedy answers in a few seconds even from a student that rambles to max_new_tokens.
+    student = HFStudent(model_dir, HFStudentConfig(num_threads=threads, eval_batch_size=400))
+    questions = splits.all_questions("test")
+    answers = student.answer([ex.question for ex in questions])
+    scores: dict[str, list[float]] = {}
+    for example, answer in zip(questions, answers, strict=True):
+        scores.setdefault(example.skill, []).append(task.score(example, answer))
+    student.close()
+    return {skill: round(float(np.mean(values)), 4) for skill, values in scores.items()}
 
 
 def shipped_build() -> dict | None:

@@ -249,6 +249,7 @@ def bench(tmp_path_factory):
     }
 
 
+@pytest.mark.slow
 def test_bench_records_the_failing_teacher_and_finishes_the_others(bench):
     out, first = bench["out"], bench["first"]
     assert (first.planned, first.ran, first.skipped) == (6, 6, 0)
@@ -309,6 +310,7 @@ def test_bench_directory_keeps_its_environment(bench):
         run_bench("uniform", "0", bench["out"], env_kwargs={**TINY, "steps": 2}, progress=False)
 
 
+@pytest.mark.slow
 def test_cli_bench_runs_a_grid(tmp_path, capsys):
     out = tmp_path / "cli"
     args = ["bench", "--teachers", "uniform,random", "--seeds", "0", "--steps", "1", "--budget", "16", "--jobs", "2"]

@@ -28,6 +28,7 @@ class FailsOnce(UniformTeacher):
 """
 
 
+@pytest.mark.slow
 def test_a_failed_episode_is_retried_from_its_checkpoint_and_recorded_once(tmp_path, monkeypatch):
     (tmp_path / "tests_flaky_teacher.py").write_text(FLAKY)
     monkeypatch.chdir(tmp_path)
@@ -44,6 +45,7 @@ def test_a_failed_episode_is_retried_from_its_checkpoint_and_recorded_once(tmp_p
     assert [f["attempts"] for f in none.failed] == [1] and "transient failure" in none.failed[0]["message"]
 
 
+@pytest.mark.slow
 def test_a_bench_spreads_over_a_two_node_cluster(tmp_path, monkeypatch):
     ray = pytest.importorskip("ray")
     import tempfile
@@ -96,6 +98,7 @@ class KillsItsStudentOnce(UniformTeacher):
 """
 
 
+@pytest.mark.slow
 def test_a_student_actor_killed_inside_a_bench_episode_is_retried_to_the_same_numbers(tmp_path, monkeypatch):
     (tmp_path / "tests_killer_teacher.py").write_text(KILLER)
     monkeypatch.chdir(tmp_path)

@@ -6,6 +6,8 @@ from __future__ import annotations
 import dataclasses
 import json
 
+import pytest
+
 from envgym.cli import _ENV_SKIP, build_parser, main
 from envgym.skill_list_config import SkillListConfig
 from students.hf_student_config import HFStudentConfig
@@ -29,6 +31,7 @@ def test_every_config_field_is_a_flag_of_run_and_bench():
     assert args.student_lora is True and args.student_lora_target_modules == ["q_proj", "v_proj"]
 
 
+@pytest.mark.slow
 def test_student_flags_reach_the_run_config_and_config_files_reload_it(tmp_path):
     first = tmp_path / "first"
     flags = [*SMALL, "--student-learning-rate", "0.002", "--student-epochs", "1", "--no-accept-unverifiable"]

@@ -20,6 +20,7 @@ from envgym.error import InvalidConfig, UnknownName
 TINY = {"steps": 3, "budget": 16, "n_val": 5, "n_test": 5}
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("env_id", sorted(envgym.ENV_IDS))
 def test_every_registered_env_keeps_the_teaching_contract(env_id):
     env = gym.make(env_id, **TINY)
@@ -49,6 +50,7 @@ class _IgnoresBadPlans(SkillListEnv):
         return super()._plan(action)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(
     ("env_class", "message"),
     [
@@ -80,6 +82,7 @@ def test_resume_from_a_checkpoint_returns_the_saved_observation_without_evaluati
         fresh.reset(options={"checkpiont": tmp_path / "ckpt"})
 
 
+@pytest.mark.slow
 def test_an_env_built_without_gym_make_is_resumable_from_the_cli(tmp_path):
     from envgym.error import TeacherError
 

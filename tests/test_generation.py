@@ -79,6 +79,7 @@ def served_default_student(tmp_path_factory):
         server.wait(timeout=30)
 
 
+@pytest.mark.slow
 def test_a_student_answers_through_transformers_serve_as_it_does_in_process(served_default_student):
     task, rng = ArithmeticTask(), np.random.default_rng(3)
     questions = [e.question for skill in task.skills for e in task.generate(skill.name, 3, rng)]

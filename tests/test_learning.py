@@ -1,6 +1,7 @@
 """Real learning: the taught weak skill improves by a clear margin over an equal-budget untaught baseline."""
 
 import numpy as np
+import pytest
 
 
 def _test_accuracy_after(make_env, plan):
@@ -12,6 +13,7 @@ def _test_accuracy_after(make_env, plan):
     return accuracy
 
 
+@pytest.mark.slow
 def test_teaching_a_weak_skill_raises_its_test_accuracy(make_env):
     env = make_env(n_test=200)
     env.reset(seed=0)

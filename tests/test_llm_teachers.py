@@ -52,6 +52,7 @@ def test_llm_teacher_turns_weights_into_a_plan_and_never_sees_test_questions():
     assert teacher.last_decision["valid"] and teacher.last_decision["fallback"] is None
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(
     ("raw", "fallback"),
     [
@@ -188,6 +189,7 @@ def test_a_teacher_cannot_forge_the_engines_self_consistency_mark():
 
 
 # -- the runner: accounting, cache, a server that goes away -----------------------------------------------------
+@pytest.mark.slow
 def test_an_llm_run_logs_usage_and_resumes_after_the_server_dies_without_paying_twice(tmp_path):
     reply = json.dumps({"weights": [{"skill": "sub_borrow", "weight": 1}]})
     alive = {"steps": 1}
@@ -218,6 +220,7 @@ def test_an_llm_run_logs_usage_and_resumes_after_the_server_dies_without_paying_
 
 
 # -- the command line ------------------------------------------------------------------------------------------
+@pytest.mark.slow
 def test_envgym_run_with_the_llm_teacher_end_to_end_and_resume_at_another_url(tmp_path, capsys):
     from envgym.cli import main
 
@@ -305,6 +308,7 @@ def test_skill_tree_refuses_the_llm_data_engine_with_a_reason():
         gym.make("envgym/SkillTree-v0", data_engine="llm", data_engine_llm={"base_url": "http://127.0.0.1:9/v1"})
 
 
+@pytest.mark.slow
 def test_llm_teachers_join_envgym_bench_with_the_teacher_flags(tmp_path, capsys):
     from envgym.cli import main
 

@@ -18,6 +18,7 @@ def _scalars(directory):
     return {tag: [(e.step, e.value) for e in events.Scalars(tag)] for tag in events.Tags()["scalars"]}
 
 
+@pytest.mark.slow
 def test_tensorboard_scalars_match_steps_jsonl(tmp_path):
     out = tmp_path / "run"
     flags = ["--teacher", "uniform", "--steps", "2", "--budget", "32", "--n-val", str(SMALL["n_val"])]
@@ -37,6 +38,7 @@ def test_an_unknown_logger_is_refused_before_the_run(tmp_path, capsys):
     assert not (tmp_path / "x").exists()
 
 
+@pytest.mark.slow
 def test_wandb_logs_offline_into_the_run_directory(tmp_path, monkeypatch):
     pytest.importorskip("wandb")
     monkeypatch.setenv("WANDB_MODE", "offline")
@@ -49,6 +51,7 @@ def test_wandb_logs_offline_into_the_run_directory(tmp_path, monkeypatch):
     assert (out / "wandb" / "envgym_run_id").read_text().strip()
 
 
+@pytest.mark.slow
 def test_a_resumed_run_continues_the_same_tensorboard_curves(tmp_path):
     import gymnasium as gym
 
@@ -76,6 +79,7 @@ def test_a_resumed_run_continues_the_same_tensorboard_curves(tmp_path):
     assert [value for _, value in rewards] == pytest.approx([row["reward"] for row in rows], abs=1e-6)
 
 
+@pytest.mark.slow
 def test_bench_episodes_write_their_own_tensorboard_files(tmp_path, capsys):
     out = tmp_path / "bench"
     args = ["bench", "--teachers", "uniform", "--seeds", "0-1", "--steps", "1", "--budget", "16", "--jobs", "2"]

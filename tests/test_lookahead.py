@@ -53,6 +53,7 @@ def test_bad_share_actions_get_a_clear_error(env, action, message):
         env.step(action)
 
 
+@pytest.mark.slow
 def test_gymnasium_and_stable_baselines3_checkers_pass():
     env = gym.make("envgym/SkillList-v0", steps=2, budget=16, n_val=4, n_test=4)
     check_env(env.unwrapped, skip_render_check=True)
@@ -166,6 +167,7 @@ def test_the_oracle_runs_in_an_episode_and_reports_its_extra_training(tmp_path):
         OracleTeacher().act({"accuracy": [0.5], "step": 0}, {"skills": ["a"], "budget_next": 1})
 
 
+@pytest.mark.slow
 def test_ppo_example_trains_a_teacher_policy_through_real_env_steps(monkeypatch):
     pytest.importorskip("stable_baselines3")
     from pathlib import Path

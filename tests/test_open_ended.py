@@ -78,6 +78,7 @@ def test_bad_actions_are_refused_and_change_nothing(action, error, message):
     assert env.unwrapped.budget_left == budget and env.unwrapped.step_index == 0
 
 
+@pytest.mark.slow
 def test_a_data_request_teaches_the_skill_it_names():
     env, _, _ = _env(budget=512, n_val=100, n_test=100)
     before, _ = env.unwrapped.evaluate("test")

@@ -8,6 +8,7 @@ import subprocess
 import sys
 import textwrap
 
+import pytest
 import torch
 
 from students import HFStudent, HFStudentConfig, default_student_dir
@@ -47,6 +48,7 @@ def test_a_module_class_teacher_does_not_leave_the_working_directory_on_sys_path
     assert str(tmp_path) not in sys.path
 
 
+@pytest.mark.slow
 def test_plotting_does_not_leave_mplconfigdir_in_the_environment(tmp_path):
     code = textwrap.dedent(
         f"""

@@ -48,6 +48,7 @@ def ray_local(tmp_path_factory):
     ray.shutdown()
 
 
+@pytest.mark.slow
 def test_ray_student_equals_the_local_student(ray_local):
     from students.ray_student import RayStudent
 
@@ -71,6 +72,7 @@ def test_ray_student_equals_the_local_student(ray_local):
         remote.answer(["1+1="])
 
 
+@pytest.mark.slow
 def test_an_env_with_a_ray_student_reaches_the_local_numbers(ray_local, tmp_path):
     reports = {}
     for name, student_config in (("local", {"num_threads": 1}), ("ray", RAY)):
@@ -80,6 +82,7 @@ def test_an_env_with_a_ray_student_reaches_the_local_numbers(ray_local, tmp_path
     assert reports["ray"]["test_accuracy"] == reports["local"]["test_accuracy"]
 
 
+@pytest.mark.slow
 def test_an_actor_killed_mid_episode_is_a_clear_error_and_the_run_resumes_to_the_same_numbers(ray_local, tmp_path):
     class KillsTheStudentAtStep2(UniformTeacher):
         def __init__(self, env):
@@ -109,6 +112,7 @@ def test_an_actor_killed_mid_episode_is_a_clear_error_and_the_run_resumes_to_the
         made.close()
 
 
+@pytest.mark.slow
 def test_envgym_run_places_the_student_on_ray(ray_local, tmp_path):
     from envgym.cli import main
 

@@ -41,6 +41,7 @@ def finished_run(tmp_path_factory):
     return out
 
 
+@pytest.mark.slow
 def test_a_second_writer_is_refused_while_the_first_runs(tmp_path):
     out = tmp_path / "shared"
     first = subprocess.Popen(
@@ -64,6 +65,7 @@ def test_a_second_writer_is_refused_while_the_first_runs(tmp_path):
     ] == "uniform"
 
 
+@pytest.mark.slow
 def test_a_held_lock_refuses_run_and_resume(tmp_path, finished_run, make_env):
     lock = FileLock(str(finished_run.resolve() / LOCK_FILE))
     with lock:
@@ -118,6 +120,7 @@ def test_a_damaged_checkpoint_is_named_and_left_untouched(tmp_path, finished_run
     assert {p: p.read_bytes() for p in run.rglob("*") if p.is_file() and p.name != LOCK_FILE} == before
 
 
+@pytest.mark.slow
 def test_a_half_written_last_log_line_is_dropped_on_resume(tmp_path, finished_run):
     run = tmp_path / "run"
     shutil.copytree(finished_run, run)
@@ -137,6 +140,7 @@ def _env_for(run):
     return gym.make(config["env_id"], **config["env_kwargs"])
 
 
+@pytest.mark.slow
 def test_envgym_report_names_a_damaged_report(tmp_path, finished_run, capsys):
     run = tmp_path / "run"
     shutil.copytree(finished_run, run)
@@ -149,6 +153,7 @@ def test_envgym_report_names_a_damaged_report(tmp_path, finished_run, capsys):
     assert main(["report", str(run)]) == 0
 
 
+@pytest.mark.slow
 def test_resume_refuses_flags_that_conflict_with_the_saved_run(finished_run, capsys):
     capsys.readouterr()
     code = main(["run", "--resume", str(finished_run), "--steps", "10", "--teacher", "targeted", "--seed", "9"])
@@ -160,6 +165,7 @@ def test_resume_refuses_flags_that_conflict_with_the_saved_run(finished_run, cap
     assert main(["run", "--resume", str(finished_run), "--steps", "2", "--teacher", "uniform", "--seed", "1"]) == 0
 
 
+@pytest.mark.slow
 def test_bad_out_and_seed_are_refused_before_anything_loads(tmp_path):
     a_file = tmp_path / "file.txt"
     a_file.write_text("x")
@@ -173,6 +179,7 @@ def test_bad_out_and_seed_are_refused_before_anything_loads(tmp_path):
     assert not (tmp_path / "neg").exists()
 
 
+@pytest.mark.slow
 def test_a_run_that_fails_before_its_first_checkpoint_leaves_nothing(tmp_path):
     result = _cli("run", "--task", "rg:leg_counting", "--out", str(tmp_path / "new" / "long"))
     assert result.returncode == 2 and "does not fit the student" in result.stdout
@@ -200,6 +207,7 @@ BAD_PLAN = False
 """
 
 
+@pytest.mark.slow
 def test_a_failing_teacher_is_shown_as_the_teachers_error_and_the_run_resumes(tmp_path):
     (tmp_path / "my_teachers.py").write_text(TEACHER_MODULE)
     out = tmp_path / "run"
@@ -227,6 +235,7 @@ def test_a_teacher_error_keeps_its_cause_in_process(tmp_path, make_env):
     assert (tmp_path / "b" / "checkpoint" / "manifest.json").is_file()  # resumable from step 0
 
 
+@pytest.mark.slow
 def test_an_invalid_plan_in_a_run_says_which_step_and_how_to_resume(tmp_path):
     (tmp_path / "my_teachers.py").write_text(TEACHER_MODULE.replace("BAD_PLAN = False", "BAD_PLAN = True"))
     result = _cli("run", "--teacher", "my_teachers:Flaky", "--steps", "2", "--budget", "32", "--out", "r", cwd=tmp_path)

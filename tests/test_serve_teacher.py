@@ -31,6 +31,7 @@ class Sum(BaseModel):
     answer: int
 
 
+@pytest.mark.slow
 def test_schema_constrained_chat_falls_back_to_json_object_and_parses(teacher_server):
     client = LLMClient(base_url=teacher_server.base_url, model=teacher_server.model, max_tokens=32, max_retries=0)
     reply = client.structured('What is 2+3? Reply as JSON: {"answer": <number>}', Sum)
@@ -45,6 +46,7 @@ def test_completions_for_a_base_model_with_a_few_shot_prompt(teacher_server):
     assert text.strip() and "\n" not in text
 
 
+@pytest.mark.slow
 def test_cache_replays_without_the_server(teacher_server, tmp_path):
     live = LLMClient(base_url=teacher_server.base_url, model="m", cache_dir=str(tmp_path), max_tokens=24)
     first = [live.structured(f"Give a number near {n} as JSON.", Sum).raw for n in (3, 7)]
@@ -55,6 +57,7 @@ def test_cache_replays_without_the_server(teacher_server, tmp_path):
     assert dead.usage.requests == 0 and dead.usage.cache_hits == 2
 
 
+@pytest.mark.slow
 def test_llm_teacher_plans_a_skill_list_episode_from_the_cli(teacher_server, tmp_path):
     from envgym.cli import main
 
@@ -69,6 +72,7 @@ def test_llm_teacher_plans_a_skill_list_episode_from_the_cli(teacher_server, tmp
     assert row["budget_spent"] == 32 and row["teacher_decision"]["valid"] == (usage["invalid_replies"] == 0)
 
 
+@pytest.mark.slow
 def test_llm2llm_and_the_open_ended_env_against_the_real_server(teacher_server, tmp_path):
     llm = {"base_url": teacher_server.base_url, "model": teacher_server.model, "max_tokens": 160, "concurrency": 1}
     env = gym.make("envgym/SkillList-v0", **SMALL, steps=1, budget=8)
@@ -85,6 +89,7 @@ def test_llm2llm_and_the_open_ended_env_against_the_real_server(teacher_server, 
     assert info["budget_spent"] == 16 and teacher.client.usage.requests == 1
 
 
+@pytest.mark.slow
 def test_llm_data_engine_against_the_real_server(teacher_server):
     llm = {"base_url": teacher_server.base_url, "model": teacher_server.model, "max_tokens": 200, "concurrency": 1}
     env = gym.make("envgym/SkillList-v0", **SMALL, steps=1, budget=8, data_engine="llm", data_engine_llm=llm)
@@ -96,6 +101,7 @@ def test_llm_data_engine_against_the_real_server(teacher_server):
     assert all(example.skill == "add_no_carry" for example in env.unwrapped.last_training_data)
 
 
+@pytest.mark.slow
 def test_serve_teacher_command_starts_and_stops_on_ctrl_c(tmp_path):
     port = free_port()
     process = subprocess.Popen(
@@ -149,6 +155,7 @@ def test_a_clean_stop_removes_the_servers_log_and_frees_the_port():
         assert probe.connect_ex(("127.0.0.1", port)) != 0
 
 
+@pytest.mark.slow
 def test_skill_discovery_against_the_real_server(teacher_server, tmp_path):
     import networkx as nx
 

@@ -130,6 +130,7 @@ def test_bad_actions_are_refused_and_change_nothing(action, error, message):
     assert dumps(env.unwrapped._state()) == before
 
 
+@pytest.mark.slow
 def test_the_numeric_action_explores_flagged_skills_and_spends_the_budget_by_share():
     env, _, _ = _env()
     flags = np.zeros(8, dtype=np.int8)
@@ -169,6 +170,7 @@ def test_the_tree_policies_are_registered_for_this_env_only():
     assert TREE_TEACHERS == ["tree-alternating", "tree-fill-balanced", "tree-lp", "tree-random", "tree-threshold"]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", TREE_TEACHERS)
 def test_each_policy_makes_legal_plans_that_spend_the_whole_budget_deterministically(name):
     env, obs, info = _env(steps=4, budget=40, n_val=10, n_test=5)
@@ -206,6 +208,7 @@ def test_the_learning_progress_policy_funds_subskills_that_move():
 
 
 # -- a real run: the taught skill improves; runs, resumes and draws the tree ---------------------------------------
+@pytest.mark.slow
 def test_exploring_and_funding_a_skill_teaches_it():
     env, _, _ = _env(budget=512, n_val=100, n_test=100)
     before, _ = env.unwrapped.evaluate("test")
@@ -216,6 +219,7 @@ def test_exploring_and_funding_a_skill_teaches_it():
     assert after["sub_borrow"] - before["sub_borrow"] > 0.15
 
 
+@pytest.mark.slow
 def test_an_interrupted_run_resumes_to_identical_numbers_and_draws_the_tree(tmp_path, monkeypatch):
     kwargs = {"steps": 3, "budget": 48, "n_val": 10, "n_test": 10}
     full = run_episode(gym.make("envgym/SkillTree-v0", **kwargs), make_teacher("tree-lp"), tmp_path / "full", seed=1)
@@ -243,6 +247,7 @@ def test_an_interrupted_run_resumes_to_identical_numbers_and_draws_the_tree(tmp_
     assert [s["plan"] for s in steps] == [s["plan"] for s in full_steps]
 
 
+@pytest.mark.slow
 def test_cli_runs_the_skill_tree_env_and_refuses_a_teacher_that_does_not_fit(tmp_path, capsys):
     small = ["--steps", "1", "--budget", "32", "--n-val", "10", "--n-test", "10", "--max-subskills", "3"]
     assert main(["run", "--env", "envgym/SkillTree-v0", *small, "--out", str(tmp_path / "st")]) == 0

@@ -21,26 +21,61 @@ def _sha(path):
     return hashlib.sha256((path / "model.safetensors").read_bytes()).hexdigest()
 
 
-def test_build_is_deterministic_per_seed_and_cached(tmp_path, tiny_dir):
+@pytest.mark.slow
+def test_build_is_deterministic_per_seed_and_cached(tmp_path, tiny_dir, monkeypatch):
     again = build_default_student(TINY, tmp_path / "again", progress=False)
     other = build_default_student(
         DefaultStudentConfig(steps=40, warmup_steps=5, seed=1), tmp_path / "o", progress=False
     )
     assert _sha(again) == _sha(tiny_dir)
     assert _sha(other) != _sha(tiny_dir)
-    assert default_student_dir(TINY) == tiny_dir  # second call reuses the cache
+    # The second call reuses the cache: nothing is built (a build would raise here) and the files are untouched.
+    import students.default_student as default_student
+
+    def no_build(*args, **kwargs):
+        raise AssertionError("default_student_dir rebuilt a cached student")
+
+    monkeypatch.setattr(default_student, "build_default_student", no_build)
+    before = (tiny_dir / "model.safetensors").stat()
+    assert default_student_dir(TINY, progress=False) == tiny_dir
+    after = (tiny_dir / "model.safetensors").stat()
+    assert (after.st_ino, after.st_mtime_ns) == (before.st_ino, before.st_mtime_ns)
+
+
+def test_a_build_records_the_machine_and_the_profile_a_rebuild_is_held_to(tiny_dir):
+    import json
+
+    import torch
+
+    from students.default_student import BUILD_FILE, skill_profile
+
+    build = json.loads((tiny_dir / BUILD_FILE).read_text())
+    machine = build["built_on"]
+    assert machine["torch"] == torch.__version__ and machine["threads"] >= 1
+    assert machine["cpu"] and machine["arch"] and machine["isa"] == torch.backends.cpu.get_cpu_capability()
+    assert set(build["test_profile"]) == {s.name for s in TASK.skills}
+    again = skill_profile(tiny_dir, threads=machine["threads"])
+    assert build["test_profile"] == again  # what the weights do, measured again: the same
 
 
 def test_shipped_default_student_matches_default_config_and_starts_part_way(default_dir):
-    from students.default_student import SHIPPED_DIR
+    import json
+
+    from envgym.skill_list_config import SkillListConfig
+    from skills import TaskSplits
+    from students.default_student import BUILD_FILE, SHIPPED_DIR
 
     assert default_dir == SHIPPED_DIR
+    build = json.loads((default_dir / BUILD_FILE).read_text())
+    assert _sha(default_dir) == build["weights_sha256"]  # the shipped weights are the ones the record describes
     student = HFStudent(default_dir)
     assert 1_000_000 <= student.num_parameters() <= 4_000_000
-    rng = np.random.default_rng(0)
+    # Measured on the environment's own test questions: held out, so never in the student's curriculum.
+    config = SkillListConfig()
+    splits = TaskSplits.build(TASK, n_val=config.n_val, n_test=config.n_test, split_seed=config.split_seed)
     accuracy = {}
     for skill in ("add_no_carry", "sub_no_borrow", "compare", "sub_borrow", "mul_1d"):
-        examples = TASK.generate(skill, 200, rng)
+        examples = splits.test[skill]
         answers = student.answer([e.question for e in examples])
         accuracy[skill] = np.mean([TASK.score(e, a) for e, a in zip(examples, answers, strict=True)])
     # A mid-training checkpoint: easy skills part-way (room to learn), comparison learned, the hard ones barely.
@@ -64,6 +99,7 @@ def test_default_student_config_refuses_bad_skill_shares_and_round_trips_its_sav
         DefaultStudentConfig.from_dict({**saved, "stepz": 1})
 
 
+@pytest.mark.slow
 def test_linear_schedule_warms_up_then_decays_to_zero_across_chunks(tiny_dir):
     student = HFStudent(tiny_dir, HFStudentConfig(lr_schedule="linear", warmup_ratio=0.25))
     factors = [student._lr_factor(k, offset=0, total=8) for k in range(9)]
@@ -81,15 +117,19 @@ def test_linear_schedule_warms_up_then_decays_to_zero_across_chunks(tiny_dir):
         HFStudentConfig(warmup_ratio=1.0)
 
 
-def test_batched_answers_equal_one_at_a_time(tiny_dir):
-    student = HFStudent(tiny_dir, HFStudentConfig(eval_batch_size=64))
-    questions = [e.question for e in TASK.generate("add_carry", 40, np.random.default_rng(0))]
+def test_batched_answers_equal_one_at_a_time(default_dir):
+    # The shipped student, whose answers differ from question to question (a 40-step one says "111" to most).
+    student = HFStudent(default_dir, HFStudentConfig(eval_batch_size=64))
+    questions = [e.question for e in TASK.generate("add_no_carry", 40, np.random.default_rng(0))]
     questions += [e.question for e in TASK.generate("sum3", 40, np.random.default_rng(0))]  # mixed lengths
+    questions += [e.question for e in TASK.generate("compare", 20, np.random.default_rng(0))]
     batched = student.answer(questions)
     single = [student.answer([q])[0] for q in questions]
+    assert len(set(single)) > 50 and {len(q) for q in questions} != {len(questions[0])}
     assert batched == single
 
 
+@pytest.mark.slow
 def test_training_is_deterministic_and_save_load_resumes_exactly(tmp_path, tiny_dir):
     data = TASK.generate("sub_borrow", 64, np.random.default_rng(0))
     more = TASK.generate("sub_borrow", 64, np.random.default_rng(1))
@@ -114,6 +154,27 @@ def test_training_moves_only_answer_loss_down(tiny_dir):
     first = student.train(data, seed=0)["loss"]
     second = student.train(data, seed=0)["loss"]
     assert second < first
+
+
+def test_only_answer_tokens_carry_labels(tiny_dir):
+    """The loss sees the answer (and EOS) only: every prompt and padding position is labelled -100."""
+    from students.training import IGNORE_INDEX, PromptCompletion, _PadCollator, _TokenizedPairs
+
+    student = HFStudent(tiny_dir, HFStudentConfig())
+    tokenizer = student.tokenizer
+    examples = TASK.generate("sum3", 3, np.random.default_rng(0)) + TASK.generate("mul_1d", 3, np.random.default_rng(0))
+    pairs = [PromptCompletion(student.format_prompt(e.question), student.format_completion(e.answer)) for e in examples]
+    rows = _TokenizedPairs(pairs, tokenizer, student.config.max_length)
+    batch = _PadCollator(tokenizer.pad_token_id)([rows[i] for i in range(len(rows))])
+    assert len({int(m.sum()) for m in batch["attention_mask"]}) > 1  # the batch really is padded
+    for i, (pair, example) in enumerate(zip(pairs, examples, strict=True)):
+        n_prompt = len(tokenizer(pair.prompt, add_special_tokens=True)["input_ids"])
+        labels, ids, mask = batch["labels"][i], batch["input_ids"][i], batch["attention_mask"][i]
+        assert (labels[:n_prompt] == IGNORE_INDEX).all()  # no prompt token is trained on
+        assert (labels[mask == 0] == IGNORE_INDEX).all()  # nor padding
+        supervised = labels != IGNORE_INDEX
+        assert torch.equal(labels[supervised], ids[supervised])
+        assert tokenizer.decode(labels[supervised]).replace(tokenizer.eos_token, "").strip() == example.answer
 
 
 def test_lora_trains_only_adapters(tmp_path, tiny_dir):
@@ -151,6 +212,7 @@ def test_bad_inputs_are_clear(tmp_path, tiny_dir):
         HFStudent(tiny_dir, HFStudentConfig(max_length=16)).train([Example("123+456=", "579" * 5, "x")], seed=0)
 
 
+@pytest.mark.slow
 def test_training_in_bounded_chunks_is_deterministic_and_learns(tiny_dir):
     config = HFStudentConfig(train_chunk_size=16, batch_size=8)
     data = TASK.generate("sub_borrow", 40, np.random.default_rng(0))

@@ -12,6 +12,7 @@ from envgym.error import ResetNeeded
 KWARGS = {"steps": 1, "budget": 16, "n_val": 10, "n_test": 10}
 
 
+@pytest.mark.slow
 def test_make_vec_steps_envs_in_parallel_on_ray_with_the_single_envs_numbers():
     envs = gym.make_vec("envgym/SkillList-v0", num_envs=2, vectorization_mode="vector_entry_point", **KWARGS)
     try:

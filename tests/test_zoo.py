@@ -370,6 +370,7 @@ def _plans(run_dir):
     return [json.loads(line)["plan"] for line in (run_dir / "steps.jsonl").read_text().splitlines()]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", ["tscl", "skill-it", "odm", "doremi"])
 def test_real_episode_resumes_identically_after_a_crash(tmp_path, name):
     factory = type(make_teacher(name))
