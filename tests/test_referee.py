@@ -37,6 +37,7 @@ def _fresh(env, seed=0):
         (CountPlan({"add_carry": -5000, "compare": 5064}), InvalidPlan, "non-negative count for skill 'add_carry'"),
         (CountPlan({"add_carry": -100000}), InvalidPlan, "non-negative"),
         (CountPlan({"sub_borow": 3}), InvalidPlan, "Did you mean 'sub_borrow'"),
+        (CountPlan({"zzz": 3}), InvalidPlan, "skills from: add_no_carry, add_carry, add_3d_carry, sum3"),
         (CountPlan({"add_carry": 65}), BudgetExceeded, "at most 64 examples"),
         (CountPlan({"add_carry": 2.5}), InvalidPlan, r"whole number .* 2\.5 \(float\)"),
         (CountPlan({"add_carry": float("nan")}), InvalidPlan, "whole number"),

@@ -86,3 +86,18 @@ def test_pool_data_at_default_sizes_never_shares_a_question_with_val_or_test():
     splits, heldout = _default_heldout_keys()
     data = TrainingPool(splits).sample_plan(dict.fromkeys(skill_names(TASK), 2000), np.random.default_rng(0))
     assert not {_canonical(e.question) for e in data} & heldout
+
+
+def test_a_plan_draws_distinct_questions_and_a_small_skill_gives_all_it_has():
+    splits = TaskSplits.build(TASK, n_val=20, n_test=20, split_seed=0)
+    pool = TrainingPool(splits)
+    data = pool.sample("add_carry", 1000, np.random.default_rng(0))
+    keys = [TASK.heldout_key(e.question) for e in data]
+    assert len(data) == 1000 and len(set(keys)) == 1000  # no question twice in one plan
+    # 2-digit additions with a carry: about 2,000 unordered pairs, 30% held out. Asking for more gives them all once.
+    everything = pool.sample("add_carry", 3000, np.random.default_rng(1))
+    keys = {TASK.heldout_key(e.question) for e in everything}
+    assert len(keys) == len(everything) and 1000 < len(everything) < 3000
+    # The default student's pre-training stream draws with repeats.
+    stream = pool.sample("add_carry", 3000, np.random.default_rng(1), distinct=False)
+    assert len(stream) == 3000 and len({TASK.heldout_key(e.question) for e in stream}) < 3000
