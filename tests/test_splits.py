@@ -101,3 +101,15 @@ def test_a_plan_draws_distinct_questions_and_a_small_skill_gives_all_it_has():
     # The default student's pre-training stream draws with repeats.
     stream = pool.sample("add_carry", 3000, np.random.default_rng(1), distinct=False)
     assert len(stream) == 3000 and len({TASK.heldout_key(e.question) for e in stream}) < 3000
+
+
+def test_a_band_the_generator_never_reaches_is_refused_after_a_bounded_number_of_draws():
+    from skills.errors import InvalidConfig
+
+    pool = TrainingPool(TaskSplits.build(TASK, n_val=20, n_test=20, split_seed=0))
+    # Two per round until 1,000 draws per requested example: the refusal names exactly how many were tried.
+    with pytest.raises(InvalidConfig, match=r"none in 2002 draws"):
+        pool.sample("add_carry", 2, np.random.default_rng(0), keep=lambda example: False)
+    # A rare band (about one question in ten) is rejection-sampled, not refused: rounds that find nothing go on.
+    rare = pool.sample("add_3d_carry", 5, np.random.default_rng(0), keep=lambda example: example.question[0] == "9")
+    assert len(rare) == 5 and all(example.question[0] == "9" for example in rare)
