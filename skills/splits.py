@@ -143,7 +143,7 @@ class TrainingPool:
                 key = self.splits.task.heldout_key(example.question)
                 if key in seen and distinct:
                     repeats += 1
-                elif len(out) < n:
+                else:  # a round draws at most what is missing, so ``out`` never passes ``n``
                     seen.add(key)
                     out.append(example)
             if drawn > 1000 * n and not out:  # a finite task (a file of problems) whose skill is all held out

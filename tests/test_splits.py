@@ -108,7 +108,7 @@ def test_a_band_the_generator_never_reaches_is_refused_after_a_bounded_number_of
 
     pool = TrainingPool(TaskSplits.build(TASK, n_val=20, n_test=20, split_seed=0))
     # Two per round until 1,000 draws per requested example: the refusal names exactly how many were tried.
-    with pytest.raises(InvalidConfig, match=r"none in 2002 draws"):
+    with pytest.raises(InvalidConfig, match=r"requested subset; none in 2002 draws"):
         pool.sample("add_carry", 2, np.random.default_rng(0), keep=lambda example: False)
     # A rare band (about one question in ten) is rejection-sampled, not refused: rounds that find nothing go on.
     rare = pool.sample("add_3d_carry", 5, np.random.default_rng(0), keep=lambda example: example.question[0] == "9")
