@@ -283,6 +283,7 @@ def test_bench_records_the_failing_teacher_and_finishes_the_others(bench):
     assert (out / "leaderboard.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
 
+@pytest.mark.slow
 def test_rerun_skips_finished_episodes_and_resumes_interrupted_ones(bench):
     out, second = bench["out"], bench["second"]
     # 3 finished episodes skipped; uniform seed 1 resumed from its final checkpoint; the broken teacher retried.
@@ -294,6 +295,7 @@ def test_rerun_skips_finished_episodes_and_resumes_interrupted_ones(bench):
     assert json.loads((out / "leaderboard.json").read_text())["rows"] == json.loads(bench["first_json"])["rows"]
 
 
+@pytest.mark.slow
 def test_leaderboard_command_rebuilds_identical_files(bench, capsys):
     out = bench["out"]
     written = {name: (out / name).read_text() for name in ("leaderboard.json", "leaderboard.md")}
@@ -305,6 +307,7 @@ def test_leaderboard_command_rebuilds_identical_files(bench, capsys):
     assert "targeted" in capsys.readouterr().out
 
 
+@pytest.mark.slow
 def test_bench_directory_keeps_its_environment(bench):
     with pytest.raises(InvalidConfig, match="Expects the environment of the bench already in"):
         run_bench("uniform", "0", bench["out"], env_kwargs={**TINY, "steps": 2}, progress=False)

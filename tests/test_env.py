@@ -96,6 +96,7 @@ def test_bad_plans_raise_clear_errors(make_env, plan, message):
     assert env.unwrapped.step_index == 0  # a rejected plan changes nothing
 
 
+@pytest.mark.slow
 def test_total_budget_limits_later_steps(make_env):
     env = make_env(steps=3, budget=64, total_budget=100)
     env.reset(seed=0)

@@ -36,6 +36,7 @@ def _test_questions(env) -> set[str]:
 
 
 # -- the llm policy teacher ----------------------------------------------------------------------------------
+@pytest.mark.slow
 def test_llm_teacher_turns_weights_into_a_plan_and_never_sees_test_questions():
     reply = {"weights": [{"skill": "sub_borrow", "weight": 3}, {"skill": "add_carry", "weight": 1}]}
     with ScriptedLLMServer(lambda request: json.dumps(reply)) as server:
@@ -73,6 +74,7 @@ def test_llm_teacher_falls_back_to_uniform_on_a_bad_reply_and_counts_it(raw, fal
     assert teacher.client.usage.invalid_replies == (fallback == "invalid reply")
 
 
+@pytest.mark.slow
 def test_llm_teacher_asks_the_open_ended_env_for_data():
     with ScriptedLLMServer(lambda request: json.dumps({"request": "subtraction with borrowing"})) as server:
         env = gym.make("envgym/OpenEnded-v0", **EPISODE)
@@ -96,6 +98,7 @@ def _similar_problems(request: dict) -> str:
     return json.dumps({"examples": examples})
 
 
+@pytest.mark.slow
 def test_llm2llm_writes_problems_like_each_error_and_the_referee_rejects_the_wrong_ones():
     with ScriptedLLMServer(_similar_problems) as server:
         env = gym.make("envgym/SkillList-v0", **EPISODE)
@@ -266,6 +269,7 @@ def test_a_dead_teacher_server_is_one_line_in_the_cli_and_the_run_resumes(tmp_pa
     assert (out / "checkpoint").is_dir()  # the episode's start is kept
 
 
+@pytest.mark.slow
 def test_envgym_run_with_the_llm_data_engine(tmp_path):
     from envgym.cli import main
 

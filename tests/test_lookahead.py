@@ -69,6 +69,7 @@ def test_prerequisites_reach_the_teacher(env):
 
 
 # -- snapshot / restore --------------------------------------------------------------------------------------
+@pytest.mark.slow
 def test_restore_then_the_same_step_gives_identical_numbers(env):
     base = env.unwrapped
     env.reset(seed=5)
@@ -159,6 +160,7 @@ def test_the_oracle_picks_the_candidate_with_the_best_validation_gain():
     assert reward == pytest.approx(best)
 
 
+@pytest.mark.slow
 def test_the_oracle_runs_in_an_episode_and_reports_its_extra_training(tmp_path):
     env = gym.make("envgym/SkillList-v0", steps=1, budget=16, n_val=5, n_test=5)
     report = envgym.run_episode(env, OracleTeacher(candidates=2), tmp_path / "oracle", progress=False)

@@ -373,6 +373,7 @@ _plans = st.one_of(
 )
 
 
+@pytest.mark.slow
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(plan=_plans)
 def test_referee_invariants_hold_for_arbitrary_plans(env, plan):

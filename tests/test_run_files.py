@@ -89,6 +89,7 @@ def test_steps_log_is_strict_json_with_null_loss_for_an_empty_step(tmp_path):
     _strict_json((tmp_path / "idle" / "report.json").read_text())
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(
     ("relative", "damage"),
     [

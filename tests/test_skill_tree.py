@@ -71,6 +71,7 @@ def test_bands_partition_every_skill_are_seeded_and_each_holds_a_real_share():
 
 
 # -- tree growth and allocation bookkeeping --------------------------------------------------------------------
+@pytest.mark.slow
 def test_explore_grows_the_tree_and_the_allocation_persists_and_is_charged_each_step():
     env, obs, info = _env()
     assert obs["mask"].sum() == 0 and obs["can_explore"].all()  # DataEnvGym's empty trees

@@ -42,6 +42,7 @@ def test_build_is_deterministic_per_seed_and_cached(tmp_path, tiny_dir, monkeypa
     assert (after.st_ino, after.st_mtime_ns) == (before.st_ino, before.st_mtime_ns)
 
 
+@pytest.mark.slow
 def test_a_build_records_the_machine_and_the_profile_a_rebuild_is_held_to(tiny_dir):
     import json
 
