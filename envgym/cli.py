@@ -333,6 +333,7 @@ def _cmd_build_student(args: argparse.Namespace) -> int:
 
     from envgym.error import InvalidConfig
     from students.default_student import (
+        BUILD_FILE,
         PROFILE_TOLERANCE,
         SHIPPED_DIR,
         DefaultStudentConfig,
@@ -350,7 +351,7 @@ def _cmd_build_student(args: argparse.Namespace) -> int:
         with tempfile.TemporaryDirectory() as tmp:
             build_default_student(DefaultStudentConfig.from_dict(shipped["config"]), tmp)
             rebuilt = hashlib.sha256((Path(tmp) / "model.safetensors").read_bytes()).hexdigest()
-            profile = json.loads((Path(tmp) / "envgym_build.json").read_text())["test_profile"]
+            profile = json.loads((Path(tmp) / BUILD_FILE).read_text())["test_profile"]
         # Behaviour is the promise across machines; bit-identity only on the machine that built the weights.
         table = Table("skill", "shipped", "rebuilt", "difference", title="test accuracy per skill (400 questions)")
         off = []

@@ -139,13 +139,14 @@ class TrainingPool:
                     )
             kept, dropped = self.splits.filter_training(generated)
             self.dropped[skill] += dropped
-            for example in kept:
-                key = self.splits.task.heldout_key(example.question)
-                if key in seen and distinct:
-                    repeats += 1
-                else:  # a round draws at most what is missing, so ``out`` never passes ``n``
+            for example in kept:  # a round draws at most what is missing, so ``out`` never passes ``n``
+                if distinct:
+                    key = self.splits.task.heldout_key(example.question)
+                    if key in seen:
+                        repeats += 1
+                        continue
                     seen.add(key)
-                    out.append(example)
+                out.append(example)
             if drawn > 1000 * n and not out:  # a finite task (a file of problems) whose skill is all held out
                 raise InvalidConfig(
                     f"Expects skill {skill!r} to have training questions outside the held-out share; none in "
