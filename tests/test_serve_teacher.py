@@ -131,6 +131,36 @@ def test_serve_teacher_command_starts_and_stops_on_ctrl_c(tmp_path):
         assert probe.connect_ex(("127.0.0.1", port)) != 0  # the server went with it
 
 
+@pytest.mark.slow
+def test_a_killed_serve_teacher_command_takes_its_server_with_it():
+    port = free_port()
+    process = subprocess.Popen(
+        [sys.executable, "-m", "envgym.cli", "serve-teacher", "--port", str(port)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    try:
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline and "Ctrl-C stops it" not in process.stdout.readline():
+            assert process.poll() is None, "serve-teacher exited before it was ready"
+        with socket.socket() as probe:
+            assert probe.connect_ex(("127.0.0.1", port)) == 0  # the server is up
+        process.kill()  # SIGKILL: no handler of the CLI runs, so only the kernel can stop the server
+        process.wait(30)
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            with socket.socket() as probe:
+                if probe.connect_ex(("127.0.0.1", port)) != 0:
+                    break
+            time.sleep(0.2)
+        with socket.socket() as probe:
+            assert probe.connect_ex(("127.0.0.1", port)) != 0, "the server outlived the killed command"
+    finally:
+        if process.poll() is None:
+            process.kill()
+
+
 def test_a_taken_port_is_refused_with_a_clear_error():
     from envgym.error import InvalidConfig
     from envgym.serve import serve_teacher
