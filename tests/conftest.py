@@ -13,6 +13,12 @@ os.environ["MPLCONFIGDIR"] = os.path.join(_CACHE, "matplotlib")
 os.environ["HF_HOME"] = os.path.join(_CACHE, "hf")
 os.environ["HF_HUB_OFFLINE"] = "1"
 os.environ["TOKENIZERS_PARALLELISM"] = "false"
+# Under `pytest -n N` (pytest-xdist) the workers share the cores: each student, and every process a test starts,
+# gets cores // N torch threads instead of min(2, cores) each, so N workers never oversubscribe the machine.
+if os.environ.get("PYTEST_XDIST_WORKER_COUNT"):
+    _threads = str(max(1, (os.cpu_count() or 1) // int(os.environ["PYTEST_XDIST_WORKER_COUNT"])))
+    os.environ.setdefault("ENVGYM_NUM_THREADS", _threads)
+    os.environ.setdefault("OMP_NUM_THREADS", _threads)
 
 import pytest  # noqa: E402
 
