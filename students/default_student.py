@@ -1,8 +1,10 @@
 """The built-in default student: a ~1M-parameter character-level Llama pre-trained locally on a base curriculum.
 
 No model hub is reachable, so the default student is made here, deterministically from a seed: a
-character tokenizer, a tiny Llama, and a base curriculum that leaves it part-way through learning arithmetic:
-every episode starts with skills it half knows, skills it barely knows, and room to learn. The weights of the
+character tokenizer, a tiny Llama, and a base curriculum that covers some skills whole, some only in their easier
+difficulty bands and some not at all: every episode starts with skills it knows, skills it knows in part, and
+skills it has never seen, and that starting profile is the recipe's, not a build's (within ±0.05 across build
+seeds and machines; ``PROFILE_TOLERANCE``). The weights of the
 default configuration ship in ``students/weights/default`` (built by ``envgym build-student --ship``;
 ``--check`` rebuilds and compares); any other configuration is built on first use and cached under ``$ENVGYM_HOME``.
 """
@@ -13,7 +15,6 @@ import hashlib
 import json
 import math
 import os
-import tempfile
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -26,7 +27,8 @@ from skills.arithmetic import ArithmeticTask
 from skills.errors import InvalidConfig, config_from_dict
 from skills.machine import machine_record
 from skills.splits import TaskSplits, TrainingPool
-from skills.storage import replace_dir_atomic
+from skills.storage import build_dir_once
+from skills.subskills import difficulty
 from students.char_tokenizer import build_char_tokenizer
 from students.training import PromptCompletion, format_completion, format_prompt, train_on_pairs
 
@@ -36,18 +38,26 @@ BUILD_FILE = "envgym_build.json"
 # build seed): `envgym build-student --check` holds rebuilds to it.
 PROFILE_TOLERANCE = 0.05
 
-# The base curriculum: share of pre-training examples per skill. Pre-training stops at a constant learning rate,
-# like a checkpoint taken mid-way through pre-training: the easy skills are partly learned and still moving, the
-# hard ones barely started, so the right data moves the student within one episode (see README, "The default").
+# The base curriculum: share of pre-training examples per skill, and the difficulty bands it covers. What the
+# student starts knowing is decided by *which questions* it saw, not by where training stopped: pre-training runs
+# to convergence (cosine decay), so every covered band is learned (~1.0) and every band never seen stays near 0.
+# Long training sharpens a band's edge: at 2,000 steps one build seed answered 16% of the unseen 2-carry
+# additions, at 3,000 steps 4%. A mid-training checkpoint (the previous default) leaves more room, but its
+# part-learned skills landed anywhere between 0.1 and 1.0 from one build seed or CPU to the next
+# (benchmarks/default_student_seeds_midtraining.md). The skills left out (add_carry, sub_borrow, mul_1d) and the
+# uncovered bands are what a teacher can teach.
 SKILL_SHARES = (
     ("add_no_carry", 0.15),
-    ("add_carry", 0.16),
-    ("add_3d_carry", 0.10),
-    ("sum3", 0.14),
+    ("add_3d_carry", 0.30),
+    ("sum3", 0.10),
     ("sub_no_borrow", 0.15),
-    ("sub_borrow", 0.10),
     ("compare", 0.10),
-    ("mul_1d", 0.10),
+)
+# (skill, low, high): the curriculum's examples of ``skill`` have ``low <= task.difficulty(example) <= high``
+# (carries here: the SkillTree's bands ``add_3d_carry/carries=1`` and ``sum3/carries=0``).
+SKILL_BANDS = (
+    ("add_3d_carry", 1.0, 1.0),
+    ("sum3", 0.0, 0.0),
 )
 
 
@@ -64,12 +74,19 @@ class DefaultStudentConfig:
         default=SKILL_SHARES,
         metadata={"help": "(skill, share) pairs: the share of pre-training examples drawn from each skill."},
     )
-    steps: int = field(default=1000, metadata={"help": "Optimizer steps of base pre-training."})
+    skill_bands: tuple[tuple[str, float, float], ...] = field(
+        default=SKILL_BANDS,
+        metadata={
+            "help": "(skill, low, high) triples: the curriculum draws only examples of the skill whose difficulty "
+            "(ArithmeticTask.difficulty: carries, borrows, ...) lies in low..high; a skill not named is drawn whole."
+        },
+    )
+    steps: int = field(default=3000, metadata={"help": "Optimizer steps of base pre-training."})
     batch_size: int = field(default=64, metadata={"help": "Pre-training batch size."})
     peak_lr: float = field(default=1e-3, metadata={"help": "Peak learning rate (linear warmup, cosine decay)."})
     final_lr: float = field(
-        default=1e-3,
-        metadata={"help": "Learning rate at the end of the cosine; equal to peak_lr: a mid-training checkpoint."},
+        default=1e-4,
+        metadata={"help": "Learning rate at the end of the cosine: low, so covered bands are learned to the end."},
     )
     warmup_steps: int = field(default=100, metadata={"help": "Linear warmup steps."})
 
@@ -83,6 +100,19 @@ class DefaultStudentConfig:
                 )
         if not sum(share for _, share in self.skill_shares) > 0:
             raise InvalidConfig(f"Expects skill_shares with a positive total; actual {self.skill_shares!r}.")
+        banded = [band[0] for band in self.skill_bands if band]
+        for band in self.skill_bands:
+            if (
+                len(band) != 3
+                or band[0] not in names
+                or not all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in band[1:])
+                or band[1] > band[2]
+                or banded.count(band[0]) > 1
+            ):
+                raise InvalidConfig(
+                    f"Expects skill_bands as (skill, low, high) triples with low <= high, at most one per skill, "
+                    f"skills of {sorted(names)}; actual {band!r}."
+                )
 
     @classmethod
     def from_dict(cls, values: dict[str, Any]) -> DefaultStudentConfig:
@@ -90,6 +120,8 @@ class DefaultStudentConfig:
         values = dict(values)
         if "skill_shares" in values:
             values["skill_shares"] = tuple((skill, share) for skill, share in values["skill_shares"])
+        if "skill_bands" in values:
+            values["skill_bands"] = tuple(tuple(band) for band in values["skill_bands"])
         return config_from_dict(cls, values, "DefaultStudentConfig field")
 
     def fingerprint(self) -> str:
@@ -107,9 +139,19 @@ def _curriculum(config: DefaultStudentConfig) -> list[PromptCompletion]:
     rng = np.random.default_rng([config.seed, 1])
     total = config.steps * config.batch_size
     weight = sum(share for _, share in config.skill_shares)
-    counts = {skill: round(total * share / weight) for skill, share in config.skill_shares}
+    bands = {skill: (low, high) for skill, low, high in config.skill_bands}
+    examples = []
+    for skill, share in config.skill_shares:
+        count = round(total * share / weight)
+        if count == 0:
+            continue
+        low, high = bands.get(skill, (-math.inf, math.inf))
+        # A pre-training stream, repeats and all (distinct=False), of the covered band only.
+        examples += pool.sample(
+            skill, count, rng, keep=lambda ex, lo=low, hi=high: lo <= difficulty(task, ex) <= hi, distinct=False
+        )
+    examples = [examples[i] for i in rng.permutation(len(examples))]
     tokenizer = build_char_tokenizer()
-    examples = pool.sample_plan(counts, rng, distinct=False)  # a pre-training stream, repeats and all
     return [
         PromptCompletion(format_prompt(tokenizer, ex.question), format_completion(tokenizer, ex.answer))
         for ex in examples
@@ -211,11 +253,8 @@ def default_student_dir(config: DefaultStudentConfig | None = None, *, progress:
     if shipped is not None and shipped["config"] == json.loads(json.dumps(asdict(config))):
         return SHIPPED_DIR
     target = envgym_home() / "students" / f"default-{config.fingerprint()}"
-    if (target / BUILD_FILE).is_file():
-        return target
-    target.parent.mkdir(parents=True, exist_ok=True)
-    with tempfile.TemporaryDirectory(dir=target.parent, prefix=".building-") as tmp:
-        build_default_student(config, tmp, progress=progress)
-        replace_dir_atomic(Path(tmp), target)  # a killed build never leaves a half-written student behind
-        Path(tmp).mkdir()  # TemporaryDirectory's cleanup expects the path to exist
-    return target
+    return build_dir_once(
+        target,
+        lambda path: (path / BUILD_FILE).is_file(),
+        lambda workdir: build_default_student(config, workdir / "student", progress=progress),
+    )

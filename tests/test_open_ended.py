@@ -80,10 +80,11 @@ def test_bad_actions_are_refused_and_change_nothing(action, error, message):
 
 @pytest.mark.slow
 def test_a_data_request_teaches_the_skill_it_names():
-    env, _, _ = _env(budget=512, n_val=100, n_test=100)
+    # The default budget per step: the default student has never seen a borrowing subtraction.
+    env, _, _ = _env(budget=1024, n_val=100, n_test=100)
     before, _ = env.unwrapped.evaluate("test")
     for _ in range(3):
-        _, _, _, _, info = env.step({"request": "subtraction that needs a borrow", "n": 512})
+        _, _, _, _, info = env.step({"request": "subtraction that needs a borrow", "n": 1024})
     assert "sub_borrow" in info["request_skills"] and info["rejected"] == 0
     after, _ = env.unwrapped.evaluate("test")
     assert after["sub_borrow"] - before["sub_borrow"] > 0.15

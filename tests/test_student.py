@@ -59,7 +59,7 @@ def test_a_build_records_the_machine_and_the_profile_a_rebuild_is_held_to(tiny_d
     assert build["test_profile"] == again  # what the weights do, measured again: the same
 
 
-def test_shipped_default_student_matches_default_config_and_starts_part_way(default_dir):
+def test_shipped_default_student_matches_default_config_and_knows_exactly_the_bands_it_was_taught(default_dir):
     import json
 
     from envgym.skill_list_config import SkillListConfig
@@ -69,20 +69,28 @@ def test_shipped_default_student_matches_default_config_and_starts_part_way(defa
     assert default_dir == SHIPPED_DIR
     build = json.loads((default_dir / BUILD_FILE).read_text())
     assert _sha(default_dir) == build["weights_sha256"]  # the shipped weights are the ones the record describes
-    student = HFStudent(default_dir)
+    student = HFStudent(default_dir, HFStudentConfig(eval_batch_size=400))
     assert 1_000_000 <= student.num_parameters() <= 4_000_000
     # Measured on the environment's own test questions: held out, so never in the student's curriculum.
     config = SkillListConfig()
     splits = TaskSplits.build(TASK, n_val=config.n_val, n_test=config.n_test, split_seed=config.split_seed)
-    accuracy = {}
-    for skill in ("add_no_carry", "sub_no_borrow", "compare", "sub_borrow", "mul_1d"):
-        examples = splits.test[skill]
-        answers = student.answer([e.question for e in examples])
-        accuracy[skill] = np.mean([TASK.score(e, a) for e, a in zip(examples, answers, strict=True)])
-    # A mid-training checkpoint: easy skills part-way (room to learn), comparison learned, the hard ones barely.
-    assert 0.15 < accuracy["add_no_carry"] < 0.75 and 0.15 < accuracy["sub_no_borrow"] < 0.75
-    assert accuracy["compare"] > 0.8
-    assert max(accuracy["sub_borrow"], accuracy["mul_1d"]) < 0.4
+    questions = splits.all_questions("test")
+    answers = student.answer([e.question for e in questions])
+    taught = {skill: (low, high) for skill, low, high in DefaultStudentConfig().skill_bands}
+    shares = dict(DefaultStudentConfig().skill_shares)
+    covered: list[float] = []
+    unseen: dict[str, list[float]] = {}
+    for example, answer in zip(questions, answers, strict=True):
+        low, high = taught.get(example.skill, (0, 99))
+        seen = shares.get(example.skill, 0) > 0 and low <= TASK.difficulty(example) <= high
+        score = TASK.score(example, answer)
+        covered.append(score) if seen else unseen.setdefault(example.skill, []).append(score)
+    # The starting profile is the curriculum's coverage: what was taught is learned, what was not is not.
+    assert np.mean(covered) > 0.95
+    assert set(unseen) == {"add_carry", "add_3d_carry", "sum3", "sub_borrow", "mul_1d"}
+    assert all(np.mean(scores) < 0.1 for scores in unseen.values()), {s: np.mean(v) for s, v in unseen.items()}
+    profile = build["test_profile"]
+    assert 0.3 < profile["add_3d_carry"] < 0.6 and 0.1 < profile["sum3"] < 0.25  # part-known: bands missing
 
 
 def test_default_student_config_refuses_bad_skill_shares_and_round_trips_its_saved_form():
@@ -93,7 +101,12 @@ def test_default_student_config_refuses_bad_skill_shares_and_round_trips_its_sav
         DefaultStudentConfig(skill_shares=(("add_carr", 1.0),))
     with pytest.raises(InvalidConfig, match="positive total"):
         DefaultStudentConfig(skill_shares=(("add_carry", 0.0),))
-    config = DefaultStudentConfig(skill_shares=(("add_carry", 0.5), ("compare", 0.5)), steps=7)
+    for bands in ((("add_carry", 2, 1),), (("add_carry", 1, 1), ("add_carry", 2, 2)), (("sum4", 0, 0),)):
+        with pytest.raises(InvalidConfig, match="Expects skill_bands"):
+            DefaultStudentConfig(skill_bands=bands)
+    config = DefaultStudentConfig(
+        skill_shares=(("add_carry", 0.5), ("compare", 0.5)), skill_bands=(("add_carry", 2, 2),), steps=7
+    )
     saved = json.loads(json.dumps(asdict(config)))
     assert DefaultStudentConfig.from_dict(saved) == config
     with pytest.raises(InvalidConfig, match="Did you mean 'steps'"):
