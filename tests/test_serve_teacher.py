@@ -101,24 +101,40 @@ def test_llm_data_engine_against_the_real_server(teacher_server):
     assert all(example.skill == "add_no_carry" for example in env.unwrapped.last_training_data)
 
 
-@pytest.mark.slow
-def test_serve_teacher_command_starts_and_stops_on_ctrl_c(tmp_path):
-    port = free_port()
+def _serve_teacher_command(port: int) -> tuple[subprocess.Popen, str]:
+    """``envgym serve-teacher`` in a subprocess, and what it printed until it said it was ready (or exited)."""
     process = subprocess.Popen(
         [sys.executable, "-m", "envgym.cli", "serve-teacher", "--port", str(port)],
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,
     )
+    deadline = time.monotonic() + 120
+    lines = []
+    while time.monotonic() < deadline:
+        lines.append(process.stdout.readline())
+        if "Ctrl-C stops it" in lines[-1] or process.poll() is not None:
+            break
+    return process, "".join(lines)
+
+
+def _port_closes(port: int, within: float) -> bool:
+    deadline = time.monotonic() + within
+    while True:
+        with socket.socket() as probe:
+            if probe.connect_ex(("127.0.0.1", port)) != 0:
+                return True
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.2)
+
+
+@pytest.mark.slow
+def test_serve_teacher_command_starts_and_stops_on_ctrl_c(tmp_path):
+    port = free_port()
+    process, printed = _serve_teacher_command(port)
     try:
-        deadline = time.monotonic() + 120
-        lines = []
-        while time.monotonic() < deadline:
-            line = process.stdout.readline()
-            lines.append(line)
-            if "Ctrl-C stops it" in line or process.poll() is not None:
-                break
-        assert f"http://127.0.0.1:{port}/v1" in "".join(lines)
+        assert f"http://127.0.0.1:{port}/v1" in printed
         with urllib.request.urlopen(f"http://127.0.0.1:{port}/v1/models", timeout=5) as response:
             assert json.loads(response.read())["data"][0]["id"] == "gemma-3-270m"
         process.send_signal(signal.SIGINT)
@@ -126,39 +142,21 @@ def test_serve_teacher_command_starts_and_stops_on_ctrl_c(tmp_path):
     finally:
         if process.poll() is None:
             process.kill()
-    time.sleep(0.5)
-    with socket.socket() as probe:
-        assert probe.connect_ex(("127.0.0.1", port)) != 0  # the server went with it
+    assert _port_closes(port, within=0.5)  # the server went with it
 
 
 @pytest.mark.slow
 def test_a_killed_serve_teacher_command_takes_its_server_with_it():
     port = free_port()
-    process = subprocess.Popen(
-        [sys.executable, "-m", "envgym.cli", "serve-teacher", "--port", str(port)],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-    )
+    process, printed = _serve_teacher_command(port)
     try:
-        deadline = time.monotonic() + 120
-        while time.monotonic() < deadline and "Ctrl-C stops it" not in process.stdout.readline():
-            assert process.poll() is None, "serve-teacher exited before it was ready"
-        with socket.socket() as probe:
-            assert probe.connect_ex(("127.0.0.1", port)) == 0  # the server is up
+        assert "Ctrl-C stops it" in printed and not _port_closes(port, within=0)  # the server is up
         process.kill()  # SIGKILL: no handler of the CLI runs, so only the kernel can stop the server
         process.wait(30)
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline:
-            with socket.socket() as probe:
-                if probe.connect_ex(("127.0.0.1", port)) != 0:
-                    break
-            time.sleep(0.2)
-        with socket.socket() as probe:
-            assert probe.connect_ex(("127.0.0.1", port)) != 0, "the server outlived the killed command"
     finally:
         if process.poll() is None:
             process.kill()
+    assert _port_closes(port, within=30), "the server outlived the killed command"
 
 
 def test_a_taken_port_is_refused_with_a_clear_error():
