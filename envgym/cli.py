@@ -577,7 +577,10 @@ def main(argv: list[str] | None = None) -> int:
         cause = err.__cause__
         if cause is not None:
             console.print("[bold]The teacher's traceback:[/bold]")
-            console.print("".join(traceback.format_exception(cause)).rstrip(), markup=False, highlight=False)
+            # soft_wrap: a long path in the traceback stays one line (rich would break it at the console width).
+            console.print(
+                "".join(traceback.format_exception(cause)).rstrip(), markup=False, highlight=False, soft_wrap=True
+            )
         console.print(f"[red]error:[/red] {err}", highlight=False, soft_wrap=True)
         return 2
     except Error as err:

@@ -102,12 +102,16 @@ def test_llm_data_engine_against_the_real_server(teacher_server):
 
 
 def _serve_teacher_command(port: int) -> tuple[subprocess.Popen, str]:
-    """``envgym serve-teacher`` in a subprocess, and what it printed until it said it was ready (or exited)."""
+    """``envgym serve-teacher`` in a subprocess, and what it printed until it said it was ready (or exited).
+
+    It starts with SIGINT at its default, as from a terminal: a test run started in the background (``cmd &`` in
+    a script) ignores SIGINT, and a child inherits that, so Ctrl-C would never reach the command."""
     process = subprocess.Popen(
         [sys.executable, "-m", "envgym.cli", "serve-teacher", "--port", str(port)],
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
     )
     deadline = time.monotonic() + 120
     lines = []
