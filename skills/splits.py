@@ -157,12 +157,21 @@ class TrainingPool:
                 break
         return out
 
-    def sample_plan(self, counts: dict[str, int], rng: np.random.Generator, *, distinct: bool = True) -> list[Example]:
-        """Examples for ``{skill: count}``, shuffled with ``rng`` (``distinct``: see :meth:`sample`)."""
+    def sample_plan(
+        self,
+        counts: dict[str, int],
+        rng: np.random.Generator,
+        *,
+        distinct: bool = True,
+        keep: dict[str, Callable[[Example], bool]] | None = None,
+    ) -> list[Example]:
+        """Examples for ``{skill: count}``, shuffled with ``rng`` (``distinct``, and ``keep`` per skill: see
+        :meth:`sample`)."""
+        keep = keep or {}
         examples = [
             ex
             for skill, count in counts.items()
             if count > 0
-            for ex in self.sample(skill, count, rng, distinct=distinct)
+            for ex in self.sample(skill, count, rng, keep.get(skill), distinct=distinct)
         ]
         return [examples[i] for i in rng.permutation(len(examples))]

@@ -139,18 +139,12 @@ def _curriculum(config: DefaultStudentConfig) -> list[PromptCompletion]:
     rng = np.random.default_rng([config.seed, 1])
     total = config.steps * config.batch_size
     weight = sum(share for _, share in config.skill_shares)
-    bands = {skill: (low, high) for skill, low, high in config.skill_bands}
-    examples = []
-    for skill, share in config.skill_shares:
-        count = round(total * share / weight)
-        if count == 0:
-            continue
-        low, high = bands.get(skill, (-math.inf, math.inf))
-        # A pre-training stream, repeats and all (distinct=False), of the covered band only.
-        examples += pool.sample(
-            skill, count, rng, keep=lambda ex, lo=low, hi=high: lo <= difficulty(task, ex) <= hi, distinct=False
-        )
-    examples = [examples[i] for i in rng.permutation(len(examples))]
+    counts = {skill: round(total * share / weight) for skill, share in config.skill_shares}
+    keep = {
+        skill: lambda ex, lo=low, hi=high: lo <= difficulty(task, ex) <= hi for skill, low, high in config.skill_bands
+    }
+    # A pre-training stream, repeats and all (distinct=False), of the covered bands only.
+    examples = pool.sample_plan(counts, rng, distinct=False, keep=keep)
     tokenizer = build_char_tokenizer()
     return [
         PromptCompletion(format_prompt(tokenizer, ex.question), format_completion(tokenizer, ex.answer))
