@@ -114,3 +114,42 @@ def test_a_run_with_a_python_student_object_says_how_to_resume_it(tmp_path, defa
     assert main(["run", "--resume", str(tmp_path / "obj")]) == 2
     with pytest.raises(InvalidConfig, match="student_config only with a named or directory student"):
         SkillListEnv(student=HFStudent(default_dir), student_config={"epochs": 1})
+
+
+class _SaveLoadOnlyStudent:
+    """A Student with save/load but no in-memory snapshot(): the env must snapshot it through a directory."""
+
+    def __init__(self, inner):
+        self.inner = inner
+
+    def train(self, examples, *, seed):
+        return self.inner.train(examples, seed=seed)
+
+    def answer(self, questions):
+        return self.inner.answer(questions)
+
+    def reset(self):
+        self.inner.reset()
+
+    def save(self, directory):
+        self.inner.save(directory)
+
+    def load(self, directory):
+        self.inner.load(directory)
+
+    def num_parameters(self):
+        return self.inner.num_parameters()
+
+
+def test_a_student_without_snapshot_round_trips_through_a_directory(default_dir):
+    from students import HFStudent
+
+    env = SkillListEnv(student=_SaveLoadOnlyStudent(HFStudent(default_dir)), steps=3, budget=32, n_val=10, n_test=5)
+    env.reset(seed=0)
+    env.step({"sub_borrow": 32})
+    snapshot = env.snapshot()
+    assert isinstance(snapshot.student, str)  # a temporary directory, removed with the snapshot
+    first = env.step({"add_carry": 32})
+    env.restore(snapshot)
+    again = env.step({"add_carry": 32})
+    assert again[1] == first[1] and again[4]["val_accuracy"] == first[4]["val_accuracy"]
