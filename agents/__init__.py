@@ -9,6 +9,7 @@ from agents.odm import ODMTeacher
 from agents.oracle import OracleTeacher
 from agents.registry import make_teacher, teacher_names
 from agents.skill_it import SkillItTeacher
+from agents.stat import STATSelTeacher, STATSynTeacher
 from agents.targeted import TargetedTeacher
 from agents.tscl import TSCLTeacher
 
@@ -20,6 +21,8 @@ __all__ = [
     "ODMTeacher",
     "OracleTeacher",
     "RandomTeacher",
+    "STATSelTeacher",
+    "STATSynTeacher",
     "SkillItTeacher",
     "TSCLTeacher",
     "TargetedTeacher",

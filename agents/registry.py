@@ -1,5 +1,6 @@
 """Teachers by name (``uniform``, ``random``, ``error-proportional``, ``targeted``, and the curriculum-learning zoo
-``tscl``, ``skill-it``, ``odm``, ``doremi``; the lookahead ``oracle``; the open-ended ``error-augment`` and
+``tscl``, ``skill-it``, ``odm``, ``doremi``; STAT's ``stat-sel`` and ``stat-syn``; the lookahead ``oracle``; the
+open-ended ``error-augment`` and
 ``random-examples``; the skill-tree ``tree-*`` policies; the LLM teachers ``llm`` and ``llm2llm``) or
 ``module:Class``."""
 
@@ -27,6 +28,7 @@ from agents.skill_tree import (
     RandomTreeTeacher,
     ThresholdTreeTeacher,
 )
+from agents.stat import STATSelTeacher, STATSynTeacher
 from agents.targeted import TargetedTeacher
 from agents.tscl import TSCLTeacher
 from skills.errors import Error, InvalidConfig, unknown_name_error
@@ -49,6 +51,9 @@ TEACHERS: dict[str, type] = {
     "tree-fill-balanced": FillBalancedTreeTeacher,
     "tree-random": RandomTreeTeacher,
     "tree-lp": LPTreeTeacher,
+    # STAT: missing-skill profiles; re-weighting the pool, or synthesis. With --teacher-* an LLM attributes errors.
+    "stat-sel": STATSelTeacher,
+    "stat-syn": STATSynTeacher,
     # LLM teachers: an OpenAI-compatible endpoint (--teacher-base-url, --teacher-model).
     "llm": LLMTeacher,
     "llm2llm": LLM2LLMTeacher,
@@ -70,6 +75,9 @@ TEACHER_ENVS: dict[str, tuple[str, ...]] = {
 }
 # Teachers whose constructor takes llm= (an LLMClientConfig's fields: the --teacher-* flags).
 LLM_TEACHERS = _LLM
+# Teachers that run without an LLM and use one only when given --teacher-* flags (STAT: LLM attribution; stat-syn's
+# synthesis then goes to the LLM data engine at the same endpoint).
+OPTIONAL_LLM_TEACHERS = ("stat-sel", "stat-syn")
 
 
 def check_teacher_fits(spec: str, env_id: str) -> None:

@@ -86,7 +86,7 @@ def _teacher_kwargs(args: argparse.Namespace, spec: str, saved: dict[str, Any] |
     """``{"llm": {...}}`` for a teacher that talks to an LLM: the saved endpoint (a resumed run's) overridden by
     the ``--teacher-*`` flags given (on resume too: a restarted server may listen elsewhere; the run's replies
     are cached, so completed steps are not asked again). Refuses those flags for a teacher without an LLM."""
-    from agents.registry import LLM_TEACHERS, takes_llm
+    from agents.registry import LLM_TEACHERS, OPTIONAL_LLM_TEACHERS, takes_llm
     from envgym.config_flags import given_fields
     from envgym.error import InvalidConfig
     from skills.llm import LLMClientConfig
@@ -99,6 +99,8 @@ def _teacher_kwargs(args: argparse.Namespace, spec: str, saved: dict[str, Any] |
                 f"{flags} configure an LLM teacher ({', '.join(LLM_TEACHERS)}, or a module:Class taking llm=); "
                 f"teacher {spec!r} has no LLM. Drop the flags or choose --teacher llm."
             )
+        return {}
+    if spec in OPTIONAL_LLM_TEACHERS and not given and not saved:
         return {}
     return {"llm": {**(saved or {}), **given}}
 
@@ -196,7 +198,11 @@ def _cmd_run(args: argparse.Namespace) -> int:
             refuse_existing_run(out)
         check_teacher_fits(teacher_spec, env_id)
         saved_llm = config.get("teacher_llm") if resume else loaded.get("teacher_llm")
-        teacher = make_teacher(teacher_spec, seed=seed, **_teacher_kwargs(args, teacher_spec, saved_llm))
+        teacher_kwargs = _teacher_kwargs(args, teacher_spec, saved_llm)
+        if teacher_spec == "stat-syn" and teacher_kwargs and not resume and "data_engine" not in env_kwargs:
+            # STAT-Syn's LLM writes the data through the environment's data engine: the teacher's endpoint.
+            env_kwargs = {**env_kwargs, "data_engine": "llm", "data_engine_llm": teacher_kwargs["llm"]}
+        teacher = make_teacher(teacher_spec, seed=seed, **teacher_kwargs)
         log = _log_names(args.log)
         with _ray_for_student(env_kwargs):
             with console.status("Loading the environment and student..."):

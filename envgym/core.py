@@ -27,13 +27,16 @@ from typing import Any, ClassVar
 import gymnasium as gym
 import numpy as np
 
+from agents.base import allocate
 from envgym.files import jsonable, read_json
-from envgym.plans import CountPlan, ExamplesPlan, validate_examples, validate_plan
+from envgym.plans import CountPlan, ExamplesPlan, ReweightPlan, SynthesisPlan, validate_examples, validate_plan
 from envgym.skill_list_config import SkillListConfig
+from skills.attribution import make_attributor, missing_skill_profile
 from skills.data_engine import DataEngine, ProceduralDataEngine
 from skills.errors import DamagedCheckpoint, InvalidConfig, InvalidPlan, ResetNeeded, unknown_name_error
 from skills.llm import LLMClient
 from skills.llm.data_engine import SELF_CONSISTENCY, VERIFIED_BY, LLMDataEngine
+from skills.pool import FixedPool
 from skills.registry import make_task
 from skills.splits import TaskSplits, TrainingPool
 from skills.storage import read_examples_jsonl, write_examples_jsonl
@@ -42,6 +45,9 @@ from students.base import SnapshotStudent
 from students.factory import make_student
 
 PlanHandler = Callable[[Any], tuple[list[Example], dict[str, Any]]]
+# STAT-Syn: reference examples per new example's prompt (the paper's 3). A request for n examples of a skill draws
+# max(3, n) distinct references, so the new data is spread like the pool's rather than bunched around 3 questions.
+REFERENCES_PER_PROMPT = 3
 RESET_OPTIONS = ("checkpoint",)
 
 
@@ -79,13 +85,26 @@ class TeachingEnv(gym.Env):
         self._plan_handlers: dict[str, PlanHandler] = {
             CountPlan.kind: self._data_for_counts,
             ExamplesPlan.kind: self._data_for_examples,
+            ReweightPlan.kind: self._data_for_reweight,
+            SynthesisPlan.kind: self._data_for_synthesis,
         }
         self.data_engine = self._make_data_engine()
+        self.attributor = make_attributor(self.config.attributor, self.config.attributor_llm)
+        # STAT's fixed training pool: loaded once from a file, or drawn at every reset from the episode seed.
+        self.fixed_pool: FixedPool | None = None
+        self.pool_file_stats: dict[str, int] = {}
+        if self.config.pool_file is not None:
+            self.fixed_pool, self.pool_file_stats = FixedPool.load(self.config.pool_file, self.pool, self.skills)
         # Kinds whose data the environment's data engine makes. With the procedural engine they are task-generated
         # (gold by construction, held-out filtered by the pool); an LLM engine's go through the full referee,
         # which also honours the engine's self-consistency check for them (and never for a teacher's examples).
-        self._engine_kinds = {CountPlan.kind}
+        # With a fixed pool, count and reweight plans select from it instead: task-generated if the task drew it,
+        # verified like a teacher's examples if it came from a file.
+        pool_kinds = {CountPlan.kind, ReweightPlan.kind}
+        self._engine_kinds = {SynthesisPlan.kind} | (set() if self.has_fixed_pool else pool_kinds)
         self._task_generated_kinds = set(self._engine_kinds) if self.data_engine.trusted else set()
+        if self.config.pool_size > 0:
+            self._task_generated_kinds |= pool_kinds
         self._episode_seed = 0
         self._data_rng = np.random.default_rng(0)
         self.step_index = 0
@@ -93,6 +112,9 @@ class TeachingEnv(gym.Env):
         self.accuracy: dict[str, float] = {}
         self.accumulated: list[Example] = []
         self.last_training_data: list[Example] = []
+        # The missing-skill profile and the reported errors (with their attributed skills) of the last evaluation.
+        self._profile = np.zeros(len(self.skills), dtype=np.float32)
+        self._reported: list[dict[str, Any]] = []
         # Wall-clock seconds of the last reset/step by phase; kept out of info so info is deterministic.
         self.timings: dict[str, float] = {}
         self._started = False
@@ -172,10 +194,12 @@ class TeachingEnv(gym.Env):
         self.accumulated = []
         self.last_training_data = []
         self.pool.dropped.clear()
+        self._draw_fixed_pool()
         self.student.reset()
         self._start_episode()
         start = time.perf_counter()
         self.accuracy, errors = self.evaluate("val")
+        self._attribute(errors)
         self._evaluated(errors)
         self.timings = {"generate_seconds": 0.0, "train_seconds": 0.0, "eval_seconds": time.perf_counter() - start}
         return self._remember(self._observation(errors), self._info(errors))
@@ -220,6 +244,7 @@ class TeachingEnv(gym.Env):
         before = dict(self.accuracy)
         start = time.perf_counter()
         self.accuracy, errors = self.evaluate("val")
+        self._attribute(errors)
         self._evaluated(errors)
         eval_seconds = time.perf_counter() - start
         reward = self._reward(before, self.accuracy)
@@ -369,15 +394,59 @@ class TeachingEnv(gym.Env):
     def use_cache_dir(self, path: str | Path) -> None:
         """Cache the LLM data engine's replies in ``path`` (the runner passes ``<run dir>/llm_cache``), so a
         resumed run never asks twice; nothing for the procedural engine."""
-        client = getattr(self.data_engine, "client", None)
-        if client is not None:
-            client.use_cache_dir(path)
+        for part in (self.data_engine, self.attributor):
+            client = getattr(part, "client", None)
+            if client is not None:
+                client.use_cache_dir(path)
 
     def _data_for_counts(self, plan: CountPlan) -> tuple[list[Example], dict[str, Any]]:
-        return self.data_engine.for_counts(plan.counts, self._data_rng)
+        return self._data_for_pool_counts(dict(plan.counts))
 
     def _data_for_examples(self, plan: ExamplesPlan) -> tuple[list[Example], dict[str, Any]]:
         return list(plan.examples), {}
+
+    def _data_for_pool_counts(self, counts: dict[str, int]) -> tuple[list[Example], dict[str, Any]]:
+        """A count plan's examples: from the fixed pool when there is one, else from the data engine."""
+        if self.fixed_pool is None:
+            return self.data_engine.for_counts(counts, self._data_rng)
+        examples, short = self.fixed_pool.sample_counts(counts, self._data_rng)
+        return examples, {"pool_short": short}
+
+    def _data_for_reweight(self, plan: ReweightPlan) -> tuple[list[Example], dict[str, Any]]:
+        if plan.skill_weights is not None:
+            weights = [plan.skill_weights[skill] for skill in self.skills]
+            counts = allocate(weights, plan.size) if sum(weights) > 0 else np.zeros(len(self.skills), dtype=np.int64)
+            return self._data_for_pool_counts(dict(zip(self.skills, counts.tolist(), strict=True)))
+        if self.fixed_pool is None:
+            raise InvalidPlan(
+                "Expects a fixed training pool for per-example weights; this environment draws fresh data. Make "
+                "it with pool_size=N or pool_file=PATH, or weigh skills (ReweightPlan(size, skill_weights=...))."
+            )
+        beyond = sorted(i for i in plan.example_weights or {} if i >= len(self.fixed_pool))[:5]
+        if beyond:
+            raise InvalidPlan(f"Expects pool indices below the pool's size ({len(self.fixed_pool)}); actual {beyond}.")
+        examples = self.fixed_pool.sample_weighted(plan.size, plan.example_weights or {}, self._data_rng)
+        return examples, {"pool_short": plan.size - len(examples)}
+
+    def _data_for_synthesis(self, plan: SynthesisPlan) -> tuple[list[Example], dict[str, Any]]:
+        """Each request's references from the fixed pool (else fresh from the task's generator): ``max(3, n)`` of
+        them, so that every new example has its own (the paper draws 3 per difficult question); then the data
+        engine's new examples in their style."""
+        examples: list[Example] = []
+        engine_stats: list[dict[str, Any]] = []
+        for skill, n in plan.requests:
+            if n <= 0:
+                continue
+            wanted = max(REFERENCES_PER_PROMPT, n)
+            if self.fixed_pool is not None:
+                references = self.fixed_pool.references(skill, wanted, self._data_rng)
+            else:
+                references = self.pool.sample(skill, wanted, self._data_rng)
+            made, stats = self.data_engine.for_references(references, skill, n, self._data_rng)
+            examples += made[:n]
+            engine_stats.append(stats)
+        summed = _summed(engine_stats)
+        return examples, {"synthesis": summed, "dropped_heldout": summed.get("dropped_heldout", 0)}
 
     # -- evaluation ------------------------------------------------------------------------------------
     def evaluate(self, split: str = "val") -> tuple[dict[str, float], list[dict[str, str]]]:
@@ -403,22 +472,49 @@ class TeachingEnv(gym.Env):
         """True once the step count or the total budget is used up."""
         return self.step_index >= self.config.steps or self.budget_left <= 0
 
-    def missing_skill_profile(self, errors: Sequence[dict[str, str]]) -> np.ndarray:
-        counts = np.array([sum(e["skill"] == s for e in errors) for s in self.skills], dtype=np.float32)
-        return counts / counts.sum() if counts.sum() else counts
+    @property
+    def has_fixed_pool(self) -> bool:
+        """Whether plans select from a fixed training pool (``pool_size`` or ``pool_file``) instead of fresh data."""
+        return self.config.pool_size > 0 or self.config.pool_file is not None
+
+    def missing_skill_profile(self) -> np.ndarray:
+        """The missing-skill profile of the last evaluation: each skill's share of the attributor's attributions
+        over the validation errors (every error, or the reported sample for an LLM attributor); zeros when none."""
+        return self._profile.copy()
 
     def reported_errors(self, errors: list[dict[str, str]]) -> list[dict[str, str]]:
         """The validation errors reported in ``info["errors"]``: at most ``max_errors``, a seeded sample."""
-        if len(errors) <= self.config.max_errors:
-            return errors
+        return [errors[i] for i in self._reported_indices(len(errors))]
+
+    def _reported_indices(self, n_errors: int) -> list[int]:
+        if n_errors <= self.config.max_errors:
+            return list(range(n_errors))
         picks = np.random.default_rng([self._episode_seed, self.step_index, 11]).choice(
-            len(errors), self.config.max_errors, replace=False
+            n_errors, self.config.max_errors, replace=False
         )
-        return [errors[i] for i in sorted(picks)]
+        return sorted(int(i) for i in picks)
+
+    def _attribute(self, errors: list[dict[str, str]]) -> None:
+        """Attribute the validation ``errors`` to missing skills: the profile and the reported errors, each with
+        its ``missing_skills``."""
+        indices = self._reported_indices(len(errors))
+        if self.attributor.attributes_all:
+            attributions = self.attributor.attribute(self.task, errors)
+            reported = [attributions[i] for i in indices]
+        else:  # an LLM attributor: the reported sample only, one request per error
+            reported = attributions = self.attributor.attribute(self.task, [errors[i] for i in indices])
+        self._profile = missing_skill_profile(attributions, self.skills)
+        self._reported = [
+            {**errors[i], "missing_skills": list(named)} for i, named in zip(indices, reported, strict=True)
+        ]
+
+    def _draw_fixed_pool(self) -> None:
+        if self.config.pool_size > 0:
+            rng = np.random.default_rng([self._episode_seed, 13])
+            self.fixed_pool = FixedPool.draw(self.pool, self.config.pool_size, rng)
 
     def _info(self, errors: list[dict[str, str]]) -> dict[str, Any]:
-        profile = dict(zip(self.skills, self.missing_skill_profile(errors).tolist(), strict=True))
-        errors = self.reported_errors(errors)
+        profile = dict(zip(self.skills, self.missing_skill_profile().tolist(), strict=True))
         return {
             "task": self.task.name,
             "skills": list(self.skills),
@@ -426,7 +522,8 @@ class TeachingEnv(gym.Env):
             "prerequisites": [list(edge) for edge in self._prerequisites],
             "val_accuracy": dict(self.accuracy),
             "missing_skill_profile": profile,
-            "errors": errors,
+            "attributor": self.attributor.name,
+            "errors": copy.deepcopy(self._reported),
             "budget_next": self.budget_next,
             "step": self.step_index,
         }
@@ -457,6 +554,7 @@ class TeachingEnv(gym.Env):
         self._data_rng = np.random.default_rng()
         self._data_rng.bit_generator.state = state["data_rng"]
         self.np_random.bit_generator.state = state["np_random"]
+        self._draw_fixed_pool()
         self.pool.dropped.clear()
         self.pool.dropped.update(state["dropped"])
         self.accumulated = list(accumulated)
@@ -523,7 +621,7 @@ class TeachingEnv(gym.Env):
     def close(self) -> None:
         """Release the student (and what it holds: model, optimizer) and the data engine's client; the env cannot be
         stepped afterwards."""
-        for part in (self.student, self.data_engine):
+        for part in (self.student, self.data_engine, self.attributor):
             close_part = getattr(part, "close", None)
             if callable(close_part):
                 close_part()
@@ -573,3 +671,17 @@ class EnvSnapshot:
     accumulated: list[Example]
     last_training_data: list[Example]
     student: Any
+
+
+def _summed(stats: Sequence[dict[str, Any]]) -> dict[str, Any]:
+    """Per-request data-engine statistics added up (numbers summed, nested dicts recursively)."""
+    total: dict[str, Any] = {}
+    for row in stats:
+        for key, value in row.items():
+            if isinstance(value, dict):
+                total[key] = _summed([total.get(key, {}), value])
+            elif isinstance(value, (int, float)) and not isinstance(value, bool):
+                total[key] = total.get(key, 0) + value
+            else:
+                total[key] = value
+    return total

@@ -1,9 +1,11 @@
 """Plans: what a teacher hands the environment each step, and the one place where every plan is validated.
 
-Two kinds ship: ``counts`` (how many examples of each skill the procedural data engine should generate; a numeric
-array of budget shares, the action space RL libraries drive, becomes one) and ``examples`` (explicit
-question/answer pairs, verified before use). New kinds (pool re-weighting, preference
-pairs) register a handler with :meth:`envgym.SkillListEnv.register_plan_kind` without touching the core.
+Four kinds ship: ``counts`` (how many examples of each skill the data engine should make; a numeric array of budget
+shares, the action space RL libraries drive, becomes one), ``examples`` (explicit question/answer pairs, verified
+before use), ``reweight`` (STAT-Sel: draw from the environment's training pool by skill or per-example weight) and
+``synthesize`` (STAT-Syn: new examples of a skill written by the data engine in the style of pool examples). New
+kinds (preference pairs) register a handler with :meth:`envgym.SkillListEnv.register_plan_kind` without touching
+the core; a plan object with a ``validated(skills)`` method has it called before its size is charged.
 
 A teacher is untrusted: :func:`validate_plan` turns whatever it returned into a clean plan object (whole,
 non-negative counts for known skills; examples with string fields and known skills; a whole, non-negative
@@ -57,6 +59,105 @@ class ExamplesPlan:
         return {"kind": self.kind, "examples": [ex.to_dict() for ex in self.examples]}
 
 
+@dataclass(frozen=True)
+class ReweightPlan:
+    """STAT-Sel: ``size`` training examples drawn from the environment's pool by weight.
+
+    Exactly one of ``skill_weights`` (skill -> weight: the plan's examples are split over the skills in proportion,
+    largest remainder, and drawn from each skill's pool examples) and ``example_weights`` (pool index -> weight:
+    drawn without replacement with probability proportional to the weight; needs a fixed pool, ``pool_size`` or
+    ``pool_file``). Without a fixed pool the pool is the task's generator, and skill weights are a count plan.
+    """
+
+    size: int
+    skill_weights: dict[str, float] | None = None
+    example_weights: dict[int, float] | None = None
+    kind: ClassVar[str] = "reweight"
+
+    def validated(self, skills: Sequence[str]) -> ReweightPlan:
+        size = whole_count(self.size, "the size of a 'reweight' plan")
+        if (self.skill_weights is None) == (self.example_weights is None):
+            raise InvalidPlan(
+                "Expects a reweight plan with exactly one of skill_weights ({skill: weight}) and example_weights "
+                f"({{pool index: weight}}); actual skill_weights={_describe(self.skill_weights)}, "
+                f"example_weights={_describe(self.example_weights)}."
+            )
+        if self.skill_weights is not None:
+            _check_mapping(self.skill_weights, "skill_weights")
+            for name in self.skill_weights:
+                _check_skill(name, skills, "Plan's skill_weights name")
+            weights = {skill: _weight(self.skill_weights.get(skill, 0.0), f"skill {skill!r}") for skill in skills}
+            return ReweightPlan(size, skill_weights=weights)
+        _check_mapping(self.example_weights, "example_weights")
+        checked = {}
+        for index, value in self.example_weights.items():  # type: ignore[union-attr]
+            checked[whole_count(index, "a pool index of example_weights")] = _weight(value, f"pool example {index}")
+        return ReweightPlan(size, example_weights=checked)
+
+    def to_json(self) -> dict[str, Any]:
+        weights = {"skill_weights": self.skill_weights} if self.skill_weights is not None else {}
+        if self.example_weights is not None:
+            weights = {"example_weights": {str(i): w for i, w in self.example_weights.items()}}
+        return {"kind": self.kind, "size": self.size, **weights}
+
+
+@dataclass(frozen=True)
+class SynthesisPlan:
+    """STAT-Syn: for each ``(skill, n)`` request, ``n`` new examples of ``skill`` written by the environment's data
+    engine in the style of reference examples of that skill from its pool (the procedural engine writes neighbours
+    of the references and the task's verifier decides; an LLM engine writes new questions, solves each several times
+    and keeps those whose solutions agree). The budget is charged ``size``, the sum of the ``n``."""
+
+    requests: tuple[tuple[str, int], ...]
+    kind: ClassVar[str] = "synthesize"
+
+    @property
+    def size(self) -> int:
+        return sum(n for _, n in self.requests)
+
+    def validated(self, skills: Sequence[str]) -> SynthesisPlan:
+        if isinstance(self.requests, (str, bytes, Mapping)) or not isinstance(self.requests, Sequence):
+            raise InvalidPlan(
+                f"Expects SynthesisPlan.requests to be (skill, n) pairs; actual {_describe(self.requests)}."
+            )
+        checked = []
+        for index, request in enumerate(self.requests):
+            if not isinstance(request, (tuple, list)) or len(request) != 2:
+                raise InvalidPlan(
+                    f"Expects synthesis request {index} to be a (skill, n) pair; actual {_describe(request)}."
+                )
+            skill, n = request
+            _check_skill(skill, skills, f"Synthesis request {index} names")
+            checked.append((skill, whole_count(n, f"synthesis request {index}")))
+        return SynthesisPlan(tuple(checked))
+
+    def to_json(self) -> dict[str, Any]:
+        return {"kind": self.kind, "requests": [list(request) for request in self.requests]}
+
+
+def _check_mapping(value: Any, what: str) -> None:
+    if not isinstance(value, Mapping):
+        raise InvalidPlan(f"Expects {what} to be a dict; actual {_describe(value)}.")
+
+
+def _check_skill(name: Any, skills: Sequence[str], what: str) -> None:
+    if name not in skills:
+        raise InvalidPlan(
+            f"{what} unknown skill {name!r}.{did_you_mean(str(name), skills)} Expects skills from: {', '.join(skills)}."
+        )
+
+
+def _weight(value: Any, what: str) -> float:
+    if (
+        isinstance(value, (bool, np.bool_))
+        or not isinstance(value, numbers.Real)
+        or not math.isfinite(value)
+        or value < 0
+    ):
+        raise InvalidPlan(f"Expects a finite, non-negative weight for {what}; actual {_describe(value)}.")
+    return float(value)
+
+
 def _describe(value: Any) -> str:
     text = repr(value)
     return f"{text[:60]}... ({type(value).__name__})" if len(text) > 60 else f"{text} ({type(value).__name__})"
@@ -80,11 +181,7 @@ def whole_count(value: Any, what: str) -> int:
 
 def _counts_from_mapping(mapping: Mapping[Any, Any], skills: Sequence[str]) -> CountPlan:
     for name in mapping:
-        if name not in skills:
-            raise InvalidPlan(
-                f"Plan names unknown skill {name!r}.{did_you_mean(str(name), skills)} "
-                f"Expects skills from: {', '.join(skills)}."
-            )
+        _check_skill(name, skills, "Plan names")
     return CountPlan({skill: whole_count(mapping.get(skill, 0), f"skill {skill!r}") for skill in skills})
 
 
@@ -187,6 +284,9 @@ def validate_plan(action: Any, skills: Sequence[str], kinds: Sequence[str], *, a
     :class:`InvalidPlan`, or :class:`BudgetExceeded` (with ``why`` explaining the limit) for a plan that is too big.
     """
     plan = _structure(action, skills, kinds, allowed)
+    validated = getattr(plan, "validated", None)
+    if callable(validated):  # a plan kind that checks its own contents (ReweightPlan, SynthesisPlan)
+        plan = validated(skills)
     size = plan_size(plan)
     if size > allowed:
         raise BudgetExceeded(

@@ -410,6 +410,9 @@ def _teach(
         "machine": machine_record(getattr(base.student, "threads", None)),
         "val_accuracy_start": state["val_accuracy_start"],
         "val_accuracy_end": dict(base.accuracy),
+        # STAT's missing-skill profile after the last step, and who attributed it.
+        "missing_skill_profile": info["missing_skill_profile"],
+        "attributor": info.get("attributor"),
         "test_accuracy": {
             "before": _mean(state["test_before"]),
             "after": _mean(test_after),

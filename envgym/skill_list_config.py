@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from skills.attribution import ATTRIBUTORS
 from skills.errors import InvalidConfig, config_from_dict
 from skills.llm.client_config import endpoint_fields
 
@@ -93,6 +94,33 @@ class SkillListConfig:
             '\'{"base_url": "http://127.0.0.1:8000/v1", "model": "gemma-3-270m"}\'.'
         },
     )
+    attributor: str = field(
+        default="programmatic",
+        metadata={
+            "help": "Who names the skills behind each validation error for the missing-skill profile (STAT): "
+            "'programmatic' (the task diagnoses the error pattern, e.g. a dropped carry; the question's label where "
+            "it cannot), 'label' (the question's skill), or 'llm' (an LLM judges the reported errors; set "
+            "attributor_llm)."
+        },
+    )
+    attributor_llm: Any = field(
+        default=None,
+        metadata={"help": "The LLM endpoint of attributor='llm': LLMClientConfig fields as a dict, or JSON text."},
+    )
+    pool_size: int = field(
+        default=0,
+        metadata={
+            "help": "0: every plan's data is made fresh. N > 0: a fixed training pool of N examples (equal shares per "
+            "skill) drawn once per episode seed; count and reweight plans select from it (STAT-Sel)."
+        },
+    )
+    pool_file: str | None = field(
+        default=None,
+        metadata={
+            "help": "A JSONL file of {question, answer, skill} lines used as the fixed training pool (held-out "
+            "questions are dropped; every example drawn is verified like a teacher's)."
+        },
+    )
 
     def __post_init__(self) -> None:
         for name in ("steps", "budget", "n_val", "n_test", "max_budget"):
@@ -123,6 +151,22 @@ class SkillListConfig:
         if not isinstance(self.heldout_fraction, (int, float)) or not 0.0 < self.heldout_fraction < 1.0:
             raise InvalidConfig(f"Expects 0 < heldout_fraction < 1; actual {self.heldout_fraction!r}.")
         self._check_data_engine()
+        self._check_attribution_and_pool()
+
+    def _check_attribution_and_pool(self) -> None:
+        if self.attributor not in ATTRIBUTORS:
+            raise InvalidConfig(f"Expects attributor to be one of {ATTRIBUTORS}; actual {self.attributor!r}.")
+        self.attributor_llm = endpoint_fields(self.attributor_llm, "attributor_llm")
+        if self.attributor == "llm" and self.attributor_llm is None:
+            raise InvalidConfig(
+                "Expects attributor_llm (the LLM endpoint: base_url, model, ...) with attributor='llm'; actual none."
+            )
+        _check_int("pool_size", self.pool_size, minimum=0)
+        if self.pool_file is not None and (not isinstance(self.pool_file, str) or self.pool_size):
+            raise InvalidConfig(
+                f"Expects pool_file to be a path and pool_size 0 with it (one pool); actual pool_file="
+                f"{self.pool_file!r}, pool_size={self.pool_size!r}."
+            )
 
     def _check_data_engine(self) -> None:
         if self.data_engine not in DATA_ENGINES:

@@ -64,7 +64,7 @@ class SkillListEnv(TeachingEnv):
     def _observation(self, errors: Sequence[dict[str, str]]) -> dict[str, Any]:
         return {
             "accuracy": np.array([self.accuracy[s] for s in self.skills], dtype=np.float32),
-            "missing_skill_profile": self.missing_skill_profile(errors),
+            "missing_skill_profile": self.missing_skill_profile(),
             "budget_left": np.array([self.budget_left], dtype=np.int64),
             "step": self.step_index,
         }

@@ -45,3 +45,9 @@ class SkillTreeConfig(SkillListConfig):
                 f"from a difficulty band of the task's generator; actual {self.data_engine!r}. The LLM data engine "
                 "serves envgym/SkillList-v0 and envgym/OpenEnded-v0."
             )
+        if self.pool_size or self.pool_file is not None:
+            raise InvalidConfig(
+                f"Expects no fixed pool for the skill-tree environment, whose subskills draw from difficulty bands of "
+                f"the task's generator; actual pool_size={self.pool_size}, pool_file={self.pool_file!r}. Fixed pools "
+                "serve envgym/SkillList-v0 and envgym/OpenEnded-v0."
+            )

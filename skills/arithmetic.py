@@ -20,7 +20,7 @@ from functools import partial
 import numpy as np
 
 from skills.errors import InvalidPlan, Unverifiable, unknown_name_error
-from skills.task import Example, Skill, Verdict, Verification
+from skills.task import Diagnosis, Example, Skill, Verdict, Verification
 
 Sampler = Callable[[np.random.Generator], tuple[int, ...]]
 Member = Callable[[str, tuple[int, ...]], bool]
@@ -389,6 +389,86 @@ def _length_then_digits(number: str) -> tuple[int, str]:
     return len(number), number  # sorts canonical non-negative numbers by value
 
 
+# --- error patterns (STAT's programmatic attribution) ---------------------------------------------------------
+
+
+def _columns(*terms: int) -> list[tuple[int, ...]]:
+    """The digits of ``terms`` column by column, ones first."""
+    width = max(len(str(t)) for t in terms)
+    return [tuple((t // 10**i) % 10 for t in terms) for i in range(width)]
+
+
+def _column_sums(terms: tuple[int, ...], dropped: int = 0) -> tuple[int, list[bool]]:
+    """Column addition of ``terms`` forgetting the carry out of every column whose bit is set in ``dropped``; the
+    result and, per column (ones first, then the final carry), whether a carry came in or went out."""
+    columns = _columns(*terms)
+    total = carry = 0
+    involved = []
+    for i, digits in enumerate(columns):
+        column = sum(digits) + carry
+        carry_in = carry > 0
+        carry = 0 if dropped >> i & 1 else column // 10
+        involved.append(carry_in or column >= 10)
+        total += (column % 10) * 10**i
+    return total + carry * 10 ** len(columns), [*involved, carry > 0]
+
+
+def _column_differences(a: int, b: int, dropped: int = 0) -> tuple[int, list[bool]]:
+    """Column subtraction ``a - b`` forgetting to decrement after the borrows whose column bit is set in
+    ``dropped``; the result and, per column, whether a borrow came in or went out."""
+    total = borrow = 0
+    involved = []
+    for i, (x, y) in enumerate(_columns(a, b)):
+        column = x - borrow - y
+        borrow_in = borrow > 0
+        borrow = 0 if dropped >> i & 1 or column >= 0 else 1
+        involved.append(borrow_in or column < 0)
+        total += (column % 10) * 10**i
+    return total, involved
+
+
+def _smaller_from_larger(a: int, b: int) -> int:
+    """The classic borrow bug: in each column the smaller digit is taken from the larger."""
+    return sum(abs(x - y) * 10**i for i, (x, y) in enumerate(_columns(a, b)))
+
+
+def _one_slipped_column(value: int, truth: int) -> int | None:
+    """The column (ones = 0) of the only digit where ``value`` differs from ``truth``, if the two have the same
+    length and differ in exactly one digit."""
+    given, right = str(value), str(truth)
+    if len(given) != len(right):
+        return None
+    slips = [len(right) - 1 - i for i, (x, y) in enumerate(zip(given, right, strict=True)) if x != y]
+    return slips[0] if len(slips) == 1 else None
+
+
+def _diagnose_sum(terms: tuple[int, ...], value: int) -> str | None:
+    truth, involved = _column_sums(terms)
+    masks = range(1, 2 ** len(_columns(*terms)))
+    if any(_column_sums(terms, dropped)[0] == value for dropped in masks) and value != truth:
+        return "missing_carry"
+    column = _one_slipped_column(value, truth)
+    if column is None:
+        return None
+    return "carry_column" if involved[column] else "column"
+
+
+def _diagnose_difference(a: int, b: int, value: int) -> str | None:
+    if a < b:
+        return None
+    truth, involved = _column_differences(a, b)
+    masks = range(1, 2 ** len(_columns(a, b)))
+    borrowed = any(involved)
+    if borrowed and (
+        value == _smaller_from_larger(a, b) or any(_column_differences(a, b, m)[0] == value for m in masks)
+    ):
+        return "missing_borrow"
+    column = _one_slipped_column(value, truth)
+    if column is None:
+        return None
+    return "borrow_column" if involved[column] else "column"
+
+
 PREREQUISITES: tuple[tuple[str, str], ...] = (
     ("add_no_carry", "add_3d_carry"),
     ("add_carry", "add_3d_carry"),
@@ -526,6 +606,57 @@ class ArithmeticTask:
                 Verdict.WRONG_ANSWER, f"expects answer {truth!r} to {example.question!r}; given {example.answer!r}"
             )
         return Verification(Verdict.CORRECT, f"{example.question!r} = {truth!r}")
+
+    def diagnose(self, question: str, answer: str, skill: str) -> Diagnosis:
+        """The error pattern of a wrong ``answer`` and the skills it shows missing (STAT's programmatic attribution,
+        :class:`skills.attribution.ProgrammaticAttributor`): a carry dropped (the answer is the column sum with one
+        or more carries forgotten) or a wrong digit in a carrying column points to ``add_carry``, a forgotten borrow
+        (or the smaller digit taken from the larger) or a wrong digit in a borrowing column to ``sub_borrow``, a
+        wrong digit in a column that needed neither to plain column arithmetic (``add_no_carry``,
+        ``sub_no_borrow``), each together with the question's own skill. Another operation's result on the same
+        operands, an answer out of format, or anything else: the question's skill alone. A component skill this
+        task instance lacks is left out.
+
+        >>> task = ArithmeticTask()
+        >>> task.diagnose("358+267=", "515", "add_3d_carry")
+        Diagnosis(error='missing_carry', skills=('add_carry', 'add_3d_carry'))
+        >>> task.diagnose("352+217=", "579", "add_3d_carry")
+        Diagnosis(error='column', skills=('add_no_carry', 'add_3d_carry'))
+        >>> task.diagnose("352-217=", "145", "sub_borrow")
+        Diagnosis(error='missing_borrow', skills=('sub_borrow',))
+        >>> task.diagnose("352+217=", "135", "add_3d_carry")
+        Diagnosis(error='operation', skills=('add_3d_carry',))
+        """
+        if skill not in self._specs:
+            raise unknown_name_error("arithmetic skill", skill, self._specs)
+        parsed = _parse(question)
+        given = answer.strip() if isinstance(answer, str) else ""
+        if isinstance(parsed, str):
+            return Diagnosis("unparseable_question", (skill,))
+        op, terms = parsed
+        if given == _answer(op, terms):
+            return Diagnosis("correct")
+        if op == "?" or re.fullmatch(r"-?(0|[1-9][0-9]{0,12})", given) is None:
+            return Diagnosis("comparison" if op == "?" else "format", (skill,))
+        value = int(given)
+        if len(terms) == 2 and any(str(value) == _answer(other, terms) for other in "+-*" if other != op):
+            return Diagnosis("operation", (skill,))
+        error = None
+        if op == "+":
+            error = _diagnose_sum(terms, value)
+        elif op == "-":
+            error = _diagnose_difference(*terms, value)
+        missing = {
+            "missing_carry": "add_carry",
+            "carry_column": "add_carry",
+            "missing_borrow": "sub_borrow",
+            "borrow_column": "sub_borrow",
+            "column": "add_no_carry" if op == "+" else "sub_no_borrow",
+        }.get(error or "")
+        if error is None or missing is None:
+            return Diagnosis("other", (skill,))
+        # The component that failed, and the question's own skill: carrying was missing *in a 3-digit sum*.
+        return Diagnosis(error, tuple(dict.fromkeys((missing if missing in self._specs else skill, skill))))
 
     def heldout_key(self, question: str) -> str:
         """Sorted operands for + and *, so ``38+47=`` and ``47+38=`` share a key; NFKC and whitespace removal

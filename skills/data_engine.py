@@ -7,7 +7,7 @@ with ``data_engine=``; the loop never branches on which.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any, Protocol, runtime_checkable
 
 import numpy as np
@@ -27,6 +27,12 @@ class DataEngine(Protocol):
         self, counts: Mapping[str, int], rng: np.random.Generator
     ) -> tuple[list[Example], dict[str, Any]]: ...
 
+    def for_references(
+        self, references: Sequence[Example], skill: str, n: int, rng: np.random.Generator
+    ) -> tuple[list[Example], dict[str, Any]]:
+        """Up to ``n`` new examples of ``skill`` in the style of ``references`` (STAT-Syn)."""
+        ...
+
 
 class ProceduralDataEngine:
     """The task's generator through the training pool (held-out questions are never drawn)."""
@@ -40,3 +46,38 @@ class ProceduralDataEngine:
         dropped_before = sum(self.pool.dropped.values())
         examples = self.pool.sample_plan(dict(counts), rng)
         return examples, {"dropped_heldout": sum(self.pool.dropped.values()) - dropped_before}
+
+    def for_references(
+        self, references: Sequence[Example], skill: str, n: int, rng: np.random.Generator
+    ) -> tuple[list[Example], dict[str, Any]]:
+        """``n`` distinct neighbours of the references (``task.similar``: operands moved a little, the same skill),
+        one per reference in turn, minus held-out questions; fresh draws of the skill where the task has no
+        ``similar``. The task's verifier still checks each in the referee."""
+        similar = getattr(self.pool.splits.task, "similar", None)
+        if not callable(similar) or not references:
+            dropped_before = self.pool.dropped[skill]
+            examples = self.pool.sample(skill, n, rng)
+            return examples, {
+                "engine": "procedural",
+                "fresh": len(examples),
+                "dropped_heldout": self.pool.dropped[skill] - dropped_before,
+            }
+        out: list[Example] = []
+        seen: set[str] = set()
+        dropped = turn = 0
+        key = self.pool.splits.task.heldout_key
+        for _round in range(8):  # neighbours can repeat or be held out: a few rounds fill ``n``
+            missing = n - len(out)
+            if missing <= 0:
+                break
+            candidates = []
+            for _ in range(missing):
+                candidates += similar(references[turn % len(references)].question, skill, 1, rng)
+                turn += 1
+            kept, held = self.pool.splits.filter_training(candidates)
+            dropped += held
+            for example in kept:
+                if key(example.question) not in seen and len(out) < n:
+                    seen.add(key(example.question))
+                    out.append(example)
+        return out, {"engine": "procedural", "similar": len(out), "dropped_heldout": dropped}

@@ -74,6 +74,15 @@ class Verification:
         return self.verdict is Verdict.CORRECT
 
 
+@dataclass(frozen=True)
+class Diagnosis:
+    """What a task's optional ``diagnose(question, answer, skill)`` makes of a wrong answer: the error pattern and
+    the skills it shows missing (:mod:`skills.attribution`; empty: the task cannot tell)."""
+
+    error: str
+    skills: tuple[str, ...] = ()
+
+
 @runtime_checkable
 class Task(Protocol):
     """A family of verifiable skills.

@@ -15,16 +15,35 @@ def test_check_env_passes(make_env):
 
 
 def test_gym_make_kwargs_and_observation_space(make_env):
-    env = make_env(steps=3, budget=64, seed=5)
+    env = make_env(steps=3, budget=64, seed=5, attributor="label")
     obs, info = env.reset()
     assert env.observation_space.contains(obs)
     assert info["skills"] == env.unwrapped.skills
     assert obs["budget_left"][0] == 3 * 64 and obs["step"] == 0
     profile = obs["missing_skill_profile"]
     assert profile.sum() == pytest.approx(1.0, abs=1e-5)
-    # The profile is each skill's share of the validation failures.
+    # With the label attributor the profile is each skill's share of the validation failures.
     errors = np.array([1 - a for a in obs["accuracy"]])
     assert np.allclose(profile, errors / errors.sum(), atol=1e-5)
+    assert all(error["missing_skills"] == [error["skill"]] for error in info["errors"])
+
+
+def test_the_programmatic_profile_moves_dropped_carries_to_the_carrying_skill(make_env):
+    """The default attributor diagnoses each wrong answer: the shipped student's failures on 3-digit additions with
+    two carries include answers with a carry dropped, which name add_carry besides the question's add_3d_carry."""
+    labels = make_env(steps=1, budget=8, seed=5, attributor="label").reset()[1]
+    diagnosed = make_env(steps=1, budget=8, seed=5).reset()[1]
+    assert diagnosed["attributor"] == "programmatic"
+    carries = [e for e in diagnosed["errors"] if e["skill"] == "add_3d_carry" and "add_carry" in e["missing_skills"]]
+    dropped = [e for e in carries if int(e["answer"]) < sum(map(int, e["question"][:-1].split("+")))]
+    assert dropped, "expected dropped-carry errors on add_3d_carry"
+    for error in dropped:  # each is the sum less whole tens or hundreds: the ones digit is right, a carry is lost
+        a, b = map(int, error["question"][:-1].split("+"))
+        assert (a + b - int(error["answer"])) % 10 == 0
+        assert error["missing_skills"] == ["add_carry", "add_3d_carry"]
+    label_profile, profile = labels["missing_skill_profile"], diagnosed["missing_skill_profile"]
+    assert profile["add_carry"] > label_profile["add_carry"]
+    assert sum(profile.values()) == pytest.approx(1.0, abs=1e-5)
 
 
 def _val_accuracy_by_hand(base):

@@ -10,7 +10,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import envgym
-from envgym import CountPlan, ExamplesPlan
+from envgym import CountPlan, ExamplesPlan, ReweightPlan, SynthesisPlan
 from envgym.error import BudgetExceeded, Error, InvalidConfig, InvalidPlan, ResetNeeded
 from envgym.files import dumps
 from skills import Example, Skill, make_task
@@ -167,18 +167,24 @@ def _plans_of_every_kind(base):
         ("envgym/OpenEnded-v0", {"request": "subtraction with a borrow", "n": 24}),
         ("envgym/OpenEnded-v0", examples),
         ("envgym/SkillTree-v0", "tree"),
+        ("envgym/SkillList-v0", ReweightPlan(40, skill_weights={"add_carry": 3, "sub_borrow": 1})),
+        ("envgym/SkillList-v0", SynthesisPlan((("add_carry", 24), ("sub_borrow", 16)))),
     ]
 
 
+KIND_IDS = ["count", "examples", "registered", "request", "open-examples", "tree", "reweight-pool", "synthesize"]
+
+
 @pytest.mark.slow
-@pytest.mark.parametrize("case", range(6), ids=["count", "examples", "registered", "request", "open-examples", "tree"])
+@pytest.mark.parametrize("case", range(len(KIND_IDS)), ids=KIND_IDS)
 def test_every_plan_kinds_data_takes_the_same_referee_path(case):
     """Whatever kind made the data: the budget is charged at least what was trained on and at most budget_next;
     only verified, distinct, non-held-out questions are trained on; every dropped one is counted."""
     probe = gym.make("envgym/SkillList-v0", steps=2, budget=64, n_val=40, n_test=40)
     probe.reset(seed=0)
     env_id, plan = _plans_of_every_kind(probe.unwrapped)[case]
-    env = gym.make(env_id, steps=2, budget=64, n_val=40, n_test=40)
+    pool = {"pool_size": 200} if KIND_IDS[case] == "reweight-pool" else {}
+    env = gym.make(env_id, steps=2, budget=64, n_val=40, n_test=40, **pool)
     env.reset(seed=0)
     base = env.unwrapped
     if plan == "registered":
@@ -204,8 +210,12 @@ def test_every_plan_kinds_data_takes_the_same_referee_path(case):
     if case == 2:  # ten from the plug-in: one wrong, one repeat (a commuted copy is a repeat too), charged 10
         assert info["rejections"] == {"duplicate": 1, "wrong_answer": 1} and info["budget_spent"] == 10
         assert info["examples_used"] + info["dropped_heldout"] == 8
-    if case in (0, 5):  # the task's own data: all the plan asked for, distinct
+    if case in (0, 5, 7):  # the task's own data: all the plan asked for, distinct
         assert info["examples_used"] == info["budget_spent"] and info["rejected"] == 0
+    if case == 6:  # 30 add_carry and 10 sub_borrow, all from the fixed pool
+        pool_questions = {ex.question for ex in base.fixed_pool.examples}
+        assert {ex.question for ex in trained} <= pool_questions
+        assert [sum(ex.skill == skill for ex in trained) for skill in ("add_carry", "sub_borrow")] == [30, 10]
     env.close()
     probe.close()
 

@@ -11,6 +11,7 @@ from agents import (
     make_teacher,
     teacher_names,
 )
+from envgym.plans import validate_plan
 from skills.errors import InvalidPlan
 
 OBS = {"accuracy": np.array([0.97, 0.95, 0.5, 0.2, 0.0, 0.0], dtype=np.float32), "step": 2}
@@ -31,7 +32,7 @@ def test_counts_plan_names_every_skill_and_checks_the_weights():
         counts_plan([1, 2], INFO)
 
 
-def test_every_builtin_skill_list_teacher_returns_a_count_dict_that_spends_the_budget():
+def test_every_builtin_skill_list_teacher_returns_a_plan_that_spends_the_budget():
     from agents.registry import TEACHER_ENVS
 
     assert {"uniform", "random", "error-proportional", "targeted", "tscl", "skill-it", "odm", "doremi"} <= set(
@@ -43,6 +44,9 @@ def test_every_builtin_skill_list_teacher_returns_a_count_dict_that_spends_the_b
         if TEACHER_ENVS[name] != ("envgym/SkillList-v0",):  # open-ended teachers: tests/test_open_ended.py
             continue
         plan = make_teacher(name, seed=0).act(OBS, INFO)
+        if name.startswith("stat-"):  # STAT's plan objects (ReweightPlan, SynthesisPlan): tests/test_stat.py
+            assert validate_plan(plan, INFO["skills"], [plan.kind], allowed=300).size == 300, name
+            continue
         assert isinstance(plan, dict) and list(plan) == INFO["skills"], name
         assert all(type(n) is int and n >= 0 for n in plan.values()), name
         assert sum(plan.values()) == 300, name

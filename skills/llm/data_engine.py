@@ -39,6 +39,8 @@ class GeneratedExample(BaseModel):
     answer: Answer
 
 
+# STAT-Syn: reference examples shown in one prompt (the paper's 3).
+SHOWN_REFERENCES = 3
 # Most examples one reply may hold: a bound the schema carries, so constrained decoding cannot loop forever.
 MAX_EXAMPLES_PER_REPLY = 16
 
@@ -49,6 +51,10 @@ class GeneratedExamples(BaseModel):
 
 class Solution(BaseModel):
     answer: Answer
+
+
+class GeneratedQuestions(BaseModel):
+    questions: list[Question] = Field(max_length=MAX_EXAMPLES_PER_REPLY)
 
 
 class LLMDataEngine:
@@ -144,6 +150,57 @@ class LLMDataEngine:
                 [Example(c.question.strip(), c.answer.strip(), c.skill) for c in candidates], rng, stats
             )
         return kept[:n], self._stats(stats, kept[:n], before)
+
+    def for_references(
+        self, references: Sequence[Example], skill: str, n: int, rng: np.random.Generator
+    ) -> tuple[list[Example], dict[str, Any]]:
+        """STAT-Syn: up to ``n`` new questions of ``skill`` in the style of ``references``, each solved ``solves``
+        times; a question is kept only when at least ``min_agree`` solutions agree on one final answer (equal up
+        to case and spacing), with that answer. The referee then verifies it where the task can
+        (an agreed wrong answer is rejected there), and accepts it by this consensus where it cannot."""
+        before = self.client.usage.to_dict()
+        stats: Counter[str] = Counter()
+        description = next(s.description for s in self.task.skills if s.name == skill)
+        kept: list[Example] = []
+        seen: set[str] = set()
+        for request in range(self.max_requests_per_skill):
+            if len(kept) >= n:
+                break
+            start = request * SHOWN_REFERENCES % max(1, len(references))  # each request shows the next references
+            prompt = render(
+                "generate_like_references.jinja",
+                skill=skill,
+                description=description,
+                examples=[*references[start:], *references[:start]][:SHOWN_REFERENCES],
+                n=min(self.examples_per_request, n - len(kept)),
+            )
+            reply = self.client.structured(prompt, GeneratedQuestions, **self._sampling(rng))
+            for question in [] if reply.value is None else reply.value.questions:
+                question = question.strip()
+                stats["generated"] += 1
+                if question in seen:
+                    stats["duplicate"] += 1
+                    continue
+                seen.add(question)
+                example = self._consensus(question, skill, rng)
+                if example is None:
+                    stats["no_consensus"] += 1
+                elif len(kept) < n:
+                    kept.append(example)
+        return kept, self._stats(stats, kept, before)
+
+    def _consensus(self, question: str, skill: str, rng: np.random.Generator) -> Example | None:
+        """``question`` with the answer at least ``min_agree`` of ``solves`` independent solutions agree on."""
+        prompt = render("solve.jinja", question=question)
+        seeds = [self._sampling(rng) for _ in range(self.solves)]
+        replies = self.client.map(lambda sampling: self.client.structured(prompt, Solution, **sampling), seeds)
+        answers = [" ".join(reply.value.answer.split()) for reply in replies if reply.value is not None]
+        for answer in answers:
+            agree = sum(other.casefold() == answer.casefold() for other in answers)
+            if answer and agree >= self.min_agree:
+                metadata = {VERIFIED_BY: SELF_CONSISTENCY, "agreeing_solves": f"{agree}/{self.solves}"}
+                return Example(question, answer, skill, metadata)
+        return None
 
     # -- checking --------------------------------------------------------------------------------------
     def _checked(self, candidates: Sequence[Example], rng: np.random.Generator, stats: Counter[str]) -> list[Example]:
