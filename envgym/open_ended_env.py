@@ -91,7 +91,8 @@ class OpenEndedEnv(TeachingEnv):
         super().__init__(**kwargs)
         self._plan_handlers[DataRequest.kind] = self._data_for_request
         self._engine_kinds.add(DataRequest.kind)
-        if self.data_engine.trusted:
+        # A request the procedural engine serves from a pool file is the file's data, verified like a teacher's.
+        if self.data_engine.trusted and self.config.pool_file is None:
             self._task_generated_kinds.add(DataRequest.kind)
 
     def _make_spaces(self) -> tuple[spaces.Dict, ExampleListSpace]:

@@ -75,6 +75,8 @@ class FixedPool:
                 f"Expects pool_file's skills among the task's ({', '.join(skills)}); actual also {unknown} in "
                 f"{str(path)!r}. Drop those lines or choose the matching task."
             )
+        # Without the file's metadata: a line cannot vouch for itself (e.g. claim an LLM engine's self-consistency).
+        rows = [Example(ex.question, ex.answer, ex.skill) for ex in rows]
         kept, dropped = pool.splits.filter_training(rows)
         unique: list[Example] = []
         seen: set[str] = set()

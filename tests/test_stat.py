@@ -178,7 +178,7 @@ def test_a_pool_file_is_held_out_filtered_at_load_and_verified_when_drawn(make_e
         Example("456+123=", "579", "add_no_carry"),  # a repeat of the first, commuted
         Example(wrong, "1", "add_carry"),  # a wrong answer
         heldout,
-        Example("952-127=", "825", "sub_borrow"),
+        Example("952-127=", "825", "sub_borrow", {VERIFIED_BY: SELF_CONSISTENCY}),  # a line cannot vouch for itself
     ]
     path = tmp_path / "pool.jsonl"
     write_examples_jsonl(path, rows)
@@ -186,6 +186,7 @@ def test_a_pool_file_is_held_out_filtered_at_load_and_verified_when_drawn(make_e
     base = env.unwrapped
     assert [ex.question for ex in base.fixed_pool.examples] == ["123+456=", wrong, "952-127="]
     assert base.pool_file_stats == {"dropped_heldout": 1, "duplicates": 1}
+    assert all(ex.metadata == {} for ex in base.fixed_pool.examples)
     env.reset(seed=0)
     _, _, _, _, info = env.step(ReweightPlan(3, example_weights={0: 1.0, 1: 1.0, 2: 1.0}))
     assert info["rejections"] == {"wrong_answer": 1} and info["examples_used"] == 2 and info["budget_spent"] == 3
