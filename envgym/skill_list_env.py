@@ -18,7 +18,8 @@ class SkillListEnv(TeachingEnv):
     """DataEnvGym's skill-list structure: each step the teacher spends a data budget over named skills.
 
     * Observation (``spaces.Dict``): ``accuracy`` (per-skill validation accuracy), ``missing_skill_profile``
-      (share of the student's validation failures that fall in each skill; zeros when there are none),
+      (STAT's MSP: each skill's share of the skills the ``attributor`` names behind the validation failures; zeros
+      when there are none),
       ``budget_left`` and ``step``.
     * Action: a float ``Box`` of per-skill budget shares (normalised, then allocated over the step's budget by
       largest remainder; all zeros spends nothing), a ``{skill: count}`` dict, a
