@@ -31,7 +31,7 @@ from agents.base import allocate
 from envgym.files import jsonable, read_json
 from envgym.plans import CountPlan, ExamplesPlan, ReweightPlan, SynthesisPlan, validate_examples, validate_plan
 from envgym.skill_list_config import SkillListConfig
-from skills.attribution import make_attributor, missing_skill_profile
+from skills.attribution import CONSISTENCY_TEMPERATURE, consistency_difficult, make_attributor, missing_skill_profile
 from skills.data_engine import DataEngine, ProceduralDataEngine
 from skills.errors import DamagedCheckpoint, InvalidConfig, InvalidPlan, ResetNeeded, unknown_name_error
 from skills.llm import LLMClient
@@ -41,7 +41,7 @@ from skills.registry import make_task
 from skills.splits import TaskSplits, TrainingPool
 from skills.storage import read_examples_jsonl, write_examples_jsonl
 from skills.task import Example, Verdict, prerequisite_edges, skill_names, verify_example
-from students.base import SnapshotStudent
+from students.base import SamplingStudent, SnapshotStudent
 from students.factory import make_student
 
 PlanHandler = Callable[[Any], tuple[list[Example], dict[str, Any]]]
@@ -90,6 +90,11 @@ class TeachingEnv(gym.Env):
         }
         self.data_engine = self._make_data_engine()
         self.attributor = make_attributor(self.config.attributor, self.config.attributor_llm)
+        if self.config.difficulty == "consistency" and not isinstance(self.student, SamplingStudent):
+            raise InvalidConfig(
+                f"Expects a student with sample_answers() for difficulty='consistency'; {type(self.student).__name__} "
+                "has none. Use difficulty='ground_truth', or a students.HFStudent."
+            )
         # STAT's fixed training pool: loaded once from a file, or drawn at every reset from the episode seed.
         self.fixed_pool: FixedPool | None = None
         self.pool_file_stats: dict[str, int] = {}
@@ -495,8 +500,19 @@ class TeachingEnv(gym.Env):
         return sorted(int(i) for i in picks)
 
     def _attribute(self, errors: list[dict[str, str]]) -> None:
-        """Attribute the validation ``errors`` to missing skills: the profile and the reported errors, each with
-        its ``missing_skills``."""
+        """Attribute the difficult validation questions to missing skills: the profile and the reported ones, each
+        with its ``missing_skills``. Difficult: the ``errors`` (``difficulty="ground_truth"``), or the questions
+        whose sampled answers disagree (``"consistency"``, label-free; reported with the most common answer)."""
+        if self.config.difficulty == "consistency":
+            questions = self.splits.all_questions("val")
+            seed = int(np.random.SeedSequence([self._episode_seed, self.step_index, 17]).generate_state(1)[0])
+            samples = self.student.sample_answers(
+                [ex.question for ex in questions],
+                self.config.consistency_samples,
+                temperature=CONSISTENCY_TEMPERATURE,
+                seed=seed,
+            )
+            errors = consistency_difficult(questions, samples)
         indices = self._reported_indices(len(errors))
         if self.attributor.attributes_all:
             attributions = self.attributor.attribute(self.task, errors)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from skills.attribution import ATTRIBUTORS
+from skills.attribution import ATTRIBUTORS, DIFFICULTY
 from skills.errors import InvalidConfig, config_from_dict
 from skills.llm.client_config import endpoint_fields
 
@@ -107,6 +107,17 @@ class SkillListConfig:
         default=None,
         metadata={"help": "The LLM endpoint of attributor='llm': LLMClientConfig fields as a dict, or JSON text."},
     )
+    difficulty: str = field(
+        default="ground_truth",
+        metadata={
+            "help": "Which validation questions the missing-skill profile attributes: 'ground_truth' (the ones "
+            "answered wrongly) or 'consistency' (label-free: the ones whose consistency_samples sampled answers have "
+            "no majority; needs a student that samples)."
+        },
+    )
+    consistency_samples: int = field(
+        default=5, metadata={"help": "Answers sampled per validation question with difficulty='consistency'."}
+    )
     pool_size: int = field(
         default=0,
         metadata={
@@ -161,6 +172,9 @@ class SkillListConfig:
             raise InvalidConfig(
                 "Expects attributor_llm (the LLM endpoint: base_url, model, ...) with attributor='llm'; actual none."
             )
+        if self.difficulty not in DIFFICULTY:
+            raise InvalidConfig(f"Expects difficulty to be one of {DIFFICULTY}; actual {self.difficulty!r}.")
+        _check_int("consistency_samples", self.consistency_samples, minimum=2)
         _check_int("pool_size", self.pool_size, minimum=0)
         if self.pool_file is not None and (not isinstance(self.pool_file, str) or self.pool_size):
             raise InvalidConfig(

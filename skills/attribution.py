@@ -40,10 +40,24 @@ from pydantic import BaseModel, Field
 from skills.errors import unknown_name_error
 from skills.llm.client import LLMClient, bounded_text
 from skills.llm.templates import render
-from skills.task import Diagnosis, Task, skill_names
+from skills.task import Diagnosis, Example, Task, skill_names
 
 ATTRIBUTORS = ("label", "programmatic", "llm")
-__all__ = ["ATTRIBUTORS", "Attributor", "Diagnosis", "LLMAttributor", "LabelAttributor", "ProgrammaticAttributor"]
+# Which validation questions are difficult: the ones answered wrongly, or (label-free) the ones whose sampled answers
+# disagree.
+DIFFICULTY = ("ground_truth", "consistency")
+# The sampling temperature of the consistency check: the student's own distribution.
+CONSISTENCY_TEMPERATURE = 1.0
+__all__ = [
+    "ATTRIBUTORS",
+    "DIFFICULTY",
+    "Attributor",
+    "Diagnosis",
+    "LLMAttributor",
+    "LabelAttributor",
+    "ProgrammaticAttributor",
+    "consistency_difficult",
+]
 PROMPTS = Path(__file__).parent / "llm" / "prompts"
 
 
@@ -151,6 +165,32 @@ class LLMAttributor:
 
     def close(self) -> None:
         self.client.close()
+
+
+def consistency_difficult(questions: Sequence[Example], samples: Sequence[Sequence[str]]) -> list[dict[str, str]]:
+    """STAT's label-free difficulty detection: the questions whose sampled answers have no strict majority, each as
+    an error record (``answer`` the most common sample, ``agreement`` its votes out of k). The gold answer is only
+    carried along for the record; it decides nothing here.
+
+    >>> from skills.task import Example
+    >>> qs = [Example("1+1=", "2", "add"), Example("2+2=", "4", "add")]
+    >>> [row["question"] for row in consistency_difficult(qs, [["2", "2", "3"], ["4", "5", "6"]])]
+    ['2+2=']
+    """
+    difficult = []
+    for example, answers in zip(questions, samples, strict=True):
+        answer, votes = Counter(" ".join(a.split()) for a in answers).most_common(1)[0]
+        if votes * 2 <= len(answers):
+            difficult.append(
+                {
+                    "question": example.question,
+                    "answer": answer,
+                    "gold": example.answer,
+                    "skill": example.skill,
+                    "agreement": f"{votes}/{len(answers)}",
+                }
+            )
+    return difficult
 
 
 def make_attributor(name: str, llm: Any = None) -> Attributor:

@@ -45,6 +45,16 @@ class InputCheckingStudent(Student, Protocol):
 
 
 @runtime_checkable
+class SamplingStudent(Student, Protocol):
+    """A student that can sample several answers per question, for STAT's label-free difficulty detection
+    (``difficulty="consistency"``: a question whose sampled answers disagree is difficult)."""
+
+    def sample_answers(self, questions: Sequence[str], k: int, *, temperature: float, seed: int) -> list[list[str]]:
+        """``k`` sampled answers per question, deterministic given ``seed`` and the student's weights."""
+        ...
+
+
+@runtime_checkable
 class SnapshotStudent(Student, Protocol):
     """A student with cheap in-memory copies of its training state, for lookahead (the oracle, tree search).
     For a student without them the environment snapshots through ``save``/``load`` in a temporary directory."""

@@ -49,8 +49,20 @@ class Generator(Protocol):
 class TransformersGenerator:
     """Batched greedy generation in the student's process (``config.eval_batch_size`` prompts per call)."""
 
-    @torch.no_grad()
     def generate(self, student: HFStudent, prompts: Sequence[str]) -> list[str]:
+        return self._generate(student, prompts, do_sample=False)
+
+    def sample(
+        self, student: HFStudent, prompts: Sequence[str], k: int, *, temperature: float, seed: int
+    ) -> list[list[str]]:
+        """``k`` sampled completions per prompt, seeded without touching the process's global RNG state."""
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(seed)
+            flat = self._generate(student, prompts, do_sample=True, temperature=temperature, num_return_sequences=k)
+        return [flat[i * k : (i + 1) * k] for i in range(len(prompts))]
+
+    @torch.no_grad()
+    def _generate(self, student: HFStudent, prompts: Sequence[str], **sampling: Any) -> list[str]:
         model, tokenizer, config = student.model, student.tokenizer, student.config
         model.eval()
         tokenizer.padding_side = "left"
@@ -66,8 +78,8 @@ class TransformersGenerator:
             output = model.generate(
                 **batch,
                 max_new_tokens=config.max_new_tokens,
-                do_sample=False,
                 use_cache=True,
+                **sampling,
                 pad_token_id=tokenizer.pad_token_id,
                 eos_token_id=tokenizer.eos_token_id,
             )

@@ -22,7 +22,7 @@ from transformers.utils import logging as hf_logging
 
 from skills.errors import DamagedCheckpoint, InvalidConfig, InvalidPlan, ResetNeeded
 from skills.task import Example
-from students.generation import make_generator
+from students.generation import TransformersGenerator, make_generator
 from students.hf_student_config import HFStudentConfig
 from students.training import PromptCompletion, format_completion, format_prompt, train_on_pairs
 
@@ -353,6 +353,18 @@ class HFStudent:
     def answer(self, questions: Sequence[str]) -> list[str]:
         """Greedy answers from the configured generator (``config.generator``; batched in-process by default)."""
         return self.generator.generate(self, [self.format_prompt(q) for q in questions])
+
+    @_in_own_threads
+    def sample_answers(self, questions: Sequence[str], k: int, *, temperature: float, seed: int) -> list[list[str]]:
+        """``k`` sampled answers per question (in-process ``transformers`` generation only)."""
+        if not isinstance(self.generator, TransformersGenerator):
+            raise InvalidConfig(
+                f"Expects the 'transformers' generator to sample answers; actual {self.config.generator!r}. Use "
+                "difficulty='ground_truth', or the in-process generator."
+            )
+        return self.generator.sample(
+            self, [self.format_prompt(q) for q in questions], k, temperature=temperature, seed=seed
+        )
 
     @property
     def work_dir(self) -> Path:

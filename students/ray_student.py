@@ -87,6 +87,9 @@ class RayStudent:
     def answer(self, questions: Sequence[str]) -> list[str]:
         return self._call("answer", list(questions))
 
+    def sample_answers(self, questions: Sequence[str], k: int, *, temperature: float, seed: int) -> list[list[str]]:
+        return self._call("sample_answers", list(questions), k, temperature=temperature, seed=seed)
+
     def reset(self) -> None:
         self._call("reset")
 

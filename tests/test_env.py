@@ -68,7 +68,7 @@ def test_step_reward_termination_and_info(make_env):
     assert reward == pytest.approx(after_first - start, abs=1e-9)
     assert (terminated, truncated) == (False, False)
     assert info["examples_used"] == 64 and obs["budget_left"][0] == 128
-    assert all(set(e) == {"question", "answer", "gold", "skill"} for e in info["errors"])
+    assert all(set(e) == {"question", "answer", "gold", "skill", "missing_skills"} for e in info["errors"])
     assert len(info["errors"]) <= env.unwrapped.config.max_errors
     # The reward is the gain over the previous step, not over the episode's start: a step that trains nothing
     # gains exactly nothing.

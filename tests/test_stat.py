@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 from scripted_llm_server import ScriptedLLMServer, last_prompt
 
-import envgym  # noqa: F401
+import envgym
 from agents import STATSelTeacher, STATSynTeacher
 from envgym import ReweightPlan, SynthesisPlan
 from envgym.error import BudgetExceeded, InvalidConfig, InvalidPlan
@@ -378,3 +378,71 @@ def test_envgym_run_stat_syn_with_an_llm_attributes_and_synthesizes_through_it(t
     trained = [json.loads(line) for line in (out / "data" / "step_1.jsonl").read_text().splitlines()]
     assert trained and all(ex["skill"] == "add_carry" for ex in trained)
     assert {ex["question"] for ex in trained} <= {"19+23=", "28+35=", "37+46="}
+
+
+# -- label-free difficulty: consistency of sampled answers ----------------------------------------------------
+def test_consistency_marks_questions_without_a_majority_and_never_reads_the_gold():
+    from skills.attribution import consistency_difficult
+
+    questions = [
+        Example("1+1=", "2", "add_carry"),
+        Example("2+2=", "4", "add_carry"),
+        Example("3+3=", "6", "add_carry"),
+    ]
+    samples = [["2", "2", "7", "2"], ["4", "5", "4", "6"], ["1", "2", "3", "4"]]  # 3/4, 2/4 (no majority), 1/4
+    difficult = consistency_difficult(questions, samples)
+    assert [(row["question"], row["agreement"]) for row in difficult] == [("2+2=", "2/4"), ("3+3=", "1/4")]
+    relabelled = [Example(ex.question, "gold?", ex.skill) for ex in questions]
+    assert [row["question"] for row in consistency_difficult(relabelled, samples)] == ["2+2=", "3+3="]
+
+
+def test_sampled_answers_are_seeded_and_leave_the_global_rng_alone(default_dir):
+    import torch
+
+    from students import HFStudent
+
+    student = HFStudent(default_dir)
+    questions = ["58+67=", "352-217=", "123+456="]
+    torch.manual_seed(0)
+    state = torch.random.get_rng_state()
+    first = student.sample_answers(questions, 4, temperature=1.0, seed=3)
+    assert torch.equal(torch.random.get_rng_state(), state)
+    assert student.sample_answers(questions, 4, temperature=1.0, seed=3) == first
+    assert student.sample_answers(questions, 4, temperature=1.0, seed=4) != first
+    assert [len(row) for row in first] == [4, 4, 4]
+    assert first[2] == ["579"] * 4  # a mastered skill: every sample agrees
+
+
+def test_the_label_free_profile_flags_only_questions_the_student_is_unsure_of(make_env):
+    """Consistency never flags a mastered skill (every sample agrees there). The shipped student is also confidently
+    wrong on most never-seen questions (e.g. five samples of '9322' for 90+83=), so it flags far fewer questions than
+    the ground truth does: what the README reports."""
+    env = make_env(**SMALL, difficulty="consistency", consistency_samples=5, max_errors=500)
+    _, info = env.reset(seed=0)
+    flagged = info["errors"]
+    assert flagged and all(int(row["agreement"].split("/")[0]) * 2 <= 5 for row in flagged)
+    mastered = [skill for skill, accuracy in info["val_accuracy"].items() if accuracy == 1.0]
+    assert {"add_no_carry", "compare"} <= set(mastered)
+    assert not any(info["missing_skill_profile"][skill] for skill in mastered)
+    wrong = sum(round((1 - accuracy) * SMALL["n_val"]) for accuracy in info["val_accuracy"].values())
+    assert len(flagged) < wrong / 4
+    again = make_env(**SMALL, difficulty="consistency", consistency_samples=5, max_errors=500).reset(seed=0)[1]
+    assert again["missing_skill_profile"] == info["missing_skill_profile"] and again["errors"] == flagged
+
+
+def test_consistency_needs_a_student_that_samples(default_dir):
+    from students import HFStudent
+
+    class GreedyOnly:
+        def __init__(self):
+            self.inner = HFStudent(default_dir)
+
+        def __getattr__(self, name):
+            if name == "sample_answers":
+                raise AttributeError(name)
+            return getattr(self.inner, name)
+
+    with pytest.raises(InvalidConfig, match="sample_answers\\(\\) for difficulty='consistency'"):
+        envgym.SkillListEnv(student=GreedyOnly(), difficulty="consistency", **SMALL)
+    with pytest.raises(InvalidConfig, match="difficulty to be one of"):
+        envgym.SkillListEnv(difficulty="labels", **SMALL)
