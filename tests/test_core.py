@@ -142,9 +142,12 @@ class _SaveLoadOnlyStudent:
 
 
 def test_a_student_without_snapshot_round_trips_through_a_directory(default_dir):
+    from envgym.error import ResetNeeded
     from students import HFStudent
 
     env = SkillListEnv(student=_SaveLoadOnlyStudent(HFStudent(default_dir)), steps=3, budget=32, n_val=10, n_test=5)
+    with pytest.raises(ResetNeeded, match=r"^Expects reset\(\) before snapshot\(\); call env.reset"):
+        env.snapshot()
     env.reset(seed=0)
     env.step({"sub_borrow": 32})
     snapshot = env.snapshot()

@@ -140,7 +140,7 @@ def test_per_example_weights_draw_only_weighted_pool_examples(make_env):
         (ReweightPlan(10, skill_weights={"add_cary": 1.0}), InvalidPlan, "Did you mean 'add_carry'"),
         (ReweightPlan(10, skill_weights={"add_carry": -1.0}), InvalidPlan, "non-negative weight"),
         (ReweightPlan(10, skill_weights={"add_carry": float("nan")}), InvalidPlan, "finite"),
-        (ReweightPlan(10, skill_weights=[1, 2]), InvalidPlan, "skill_weights to be a dict"),
+        (ReweightPlan(10, skill_weights=[1, 2]), InvalidPlan, r"skill_weights to be a dict; actual \[1, 2\]"),
         (ReweightPlan(-1, skill_weights={"add_carry": 1.0}), InvalidPlan, "non-negative count"),
         (ReweightPlan(65, skill_weights={"add_carry": 1.0}), BudgetExceeded, "at most 64"),
         (ReweightPlan(10, example_weights={-2: 1.0}), InvalidPlan, "non-negative count"),
@@ -253,7 +253,8 @@ def test_synthesis_writes_verified_neighbours_of_pool_references(make_env):
     env = make_env(**SMALL, pool_size=80)
     env.reset(seed=0)
     base = env.unwrapped
-    _, _, _, _, info = env.step(SynthesisPlan((("add_carry", 20), ("sub_borrow", 12))))
+    # A request for nothing is skipped, and the requests after it are still served.
+    _, _, _, _, info = env.step(SynthesisPlan((("compare", 0), ("add_carry", 20), ("sub_borrow", 12))))
     trained = base.last_training_data
     assert info["examples_used"] == 32 and info["rejected"] == 0 and info["synthesis"]["similar"] == 32
     assert [sum(ex.skill == s for ex in trained) for s in ("add_carry", "sub_borrow")] == [20, 12]
