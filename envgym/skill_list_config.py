@@ -149,8 +149,7 @@ class SkillListConfig:
         if self.total_budget is None:
             self.total_budget = self.steps * self.budget
         _check_int("total_budget", self.total_budget, minimum=1)
-        if self.mode not in MODES:
-            raise InvalidConfig(f"Expects mode to be one of {MODES}; actual {self.mode!r}.")
+        _check_choice("mode", self.mode, MODES)
         _check_int("max_errors", self.max_errors, minimum=0)
         _check_int("split_seed", self.split_seed, minimum=0)
         if self.seed is not None:
@@ -161,19 +160,11 @@ class SkillListConfig:
             )
         if not isinstance(self.heldout_fraction, (int, float)) or not 0.0 < self.heldout_fraction < 1.0:
             raise InvalidConfig(f"Expects 0 < heldout_fraction < 1; actual {self.heldout_fraction!r}.")
-        self._check_data_engine()
-        self._check_attribution_and_pool()
-
-    def _check_attribution_and_pool(self) -> None:
-        if self.attributor not in ATTRIBUTORS:
-            raise InvalidConfig(f"Expects attributor to be one of {ATTRIBUTORS}; actual {self.attributor!r}.")
-        self.attributor_llm = endpoint_fields(self.attributor_llm, "attributor_llm")
-        if self.attributor == "llm" and self.attributor_llm is None:
-            raise InvalidConfig(
-                "Expects attributor_llm (the LLM endpoint: base_url, model, ...) with attributor='llm'; actual none."
-            )
-        if self.difficulty not in DIFFICULTY:
-            raise InvalidConfig(f"Expects difficulty to be one of {DIFFICULTY}; actual {self.difficulty!r}.")
+        _check_choice("data_engine", self.data_engine, DATA_ENGINES)
+        self._check_llm_endpoint("data_engine")
+        _check_choice("attributor", self.attributor, ATTRIBUTORS)
+        self._check_llm_endpoint("attributor")
+        _check_choice("difficulty", self.difficulty, DIFFICULTY)
         _check_int("consistency_samples", self.consistency_samples, minimum=2)
         _check_int("pool_size", self.pool_size, minimum=0)
         if self.pool_file is not None and (not isinstance(self.pool_file, str) or self.pool_size):
@@ -182,20 +173,26 @@ class SkillListConfig:
                 f"{self.pool_file!r}, pool_size={self.pool_size!r}."
             )
 
-    def _check_data_engine(self) -> None:
-        if self.data_engine not in DATA_ENGINES:
-            raise InvalidConfig(f"Expects data_engine to be one of {DATA_ENGINES}; actual {self.data_engine!r}.")
-        self.data_engine_llm = endpoint_fields(self.data_engine_llm, "data_engine_llm")
-        if self.data_engine == "llm" and self.data_engine_llm is None:
+    def _check_llm_endpoint(self, name: str) -> None:
+        """``<name>_llm`` as checked endpoint fields, required when ``name`` is ``"llm"`` (data engine, attributor)."""
+        endpoint = f"{name}_llm"
+        setattr(self, endpoint, endpoint_fields(getattr(self, endpoint), endpoint))
+        if getattr(self, name) == "llm" and getattr(self, endpoint) is None:
+            flag = endpoint.replace("_", "-")
             raise InvalidConfig(
-                "Expects data_engine_llm (the LLM endpoint: base_url, model, ...) with data_engine='llm'; actual "
-                'none. Pass e.g. --data-engine-llm \'{"base_url": "http://127.0.0.1:8000/v1"}\'.'
+                f"Expects {endpoint} (the LLM endpoint: base_url, model, ...) with {name}='llm'; actual none. Pass "
+                f'e.g. --{flag} \'{{"base_url": "http://127.0.0.1:8000/v1"}}\'.'
             )
 
     @classmethod
     def from_kwargs(cls, kwargs: dict[str, Any]) -> SkillListConfig:
         """Like ``SkillListConfig(**kwargs)`` but an unknown keyword gets a did-you-mean error."""
         return config_from_dict(cls, kwargs, f"{cls.__name__} field")
+
+
+def _check_choice(name: str, value: Any, choices: tuple[str, ...]) -> None:
+    if value not in choices:
+        raise InvalidConfig(f"Expects {name} to be one of {choices}; actual {value!r}.")
 
 
 def _check_int(name: str, value: Any, *, minimum: int) -> None:
