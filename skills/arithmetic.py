@@ -445,7 +445,7 @@ def _one_slipped_column(value: int, truth: int) -> int | None:
 def _diagnose_sum(terms: tuple[int, ...], value: int) -> str | None:
     truth, involved = _column_sums(terms)
     masks = range(1, 2 ** len(_columns(*terms)))
-    if any(_column_sums(terms, dropped)[0] == value for dropped in masks) and value != truth:
+    if any(_column_sums(terms, dropped)[0] == value for dropped in masks):  # value is never the truth here
         return "missing_carry"
     column = _one_slipped_column(value, truth)
     if column is None:
@@ -641,20 +641,21 @@ class ArithmeticTask:
         value = int(given)
         if len(terms) == 2 and any(str(value) == _answer(other, terms) for other in "+-*" if other != op):
             return Diagnosis("operation", (skill,))
-        error = None
         if op == "+":
             error = _diagnose_sum(terms, value)
         elif op == "-":
             error = _diagnose_difference(*terms, value)
+        else:  # mul_1d: no pattern diagnosed
+            error = None
+        if error is None:
+            return Diagnosis("other", (skill,))
         missing = {
             "missing_carry": "add_carry",
             "carry_column": "add_carry",
             "missing_borrow": "sub_borrow",
             "borrow_column": "sub_borrow",
             "column": "add_no_carry" if op == "+" else "sub_no_borrow",
-        }.get(error or "")
-        if error is None or missing is None:
-            return Diagnosis("other", (skill,))
+        }[error]
         # The component that failed, and the question's own skill: carrying was missing *in a 3-digit sum*.
         return Diagnosis(error, tuple(dict.fromkeys((missing if missing in self._specs else skill, skill))))
 

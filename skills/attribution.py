@@ -31,7 +31,6 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Mapping, Sequence
-from pathlib import Path
 from typing import Any, Protocol, runtime_checkable
 
 import numpy as np
@@ -58,7 +57,6 @@ __all__ = [
     "ProgrammaticAttributor",
     "consistency_difficult",
 ]
-PROMPTS = Path(__file__).parent / "llm" / "prompts"
 
 
 @runtime_checkable
@@ -136,7 +134,6 @@ class LLMAttributor:
         prompts = [
             render(
                 "attribute_missing_skills.jinja",
-                PROMPTS,
                 question=error["question"],
                 answer=error["answer"],
                 gold=error["gold"],

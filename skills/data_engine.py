@@ -77,7 +77,8 @@ class ProceduralDataEngine:
             kept, held = self.pool.splits.filter_training(candidates)
             dropped += held
             for example in kept:
-                if key(example.question) not in seen and len(out) < n:
-                    seen.add(key(example.question))
+                canonical = key(example.question)
+                if canonical not in seen and len(out) < n:
+                    seen.add(canonical)
                     out.append(example)
         return out, {"engine": "procedural", "similar": len(out), "dropped_heldout": dropped}
