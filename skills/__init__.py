@@ -1,13 +1,26 @@
 """Tasks, skills, the skill taxonomy and held-out splits."""
 
 from skills.arithmetic import ArithmeticTask
+from skills.instructions import InstructionTask
 from skills.registry import make_task, register_task, task_names
 from skills.splits import TaskSplits, TrainingPool
-from skills.task import Example, Skill, Task, Verdict, Verification, skill_names, taxonomy, verify_example
+from skills.task import (
+    Example,
+    PreferencePair,
+    Skill,
+    Task,
+    Verdict,
+    Verification,
+    skill_names,
+    taxonomy,
+    verify_example,
+)
 
 __all__ = [
     "ArithmeticTask",
     "Example",
+    "InstructionTask",
+    "PreferencePair",
     "Skill",
     "Task",
     "TaskSplits",

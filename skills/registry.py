@@ -40,8 +40,10 @@ def make_task(spec: str | Task, **kwargs: Any) -> Task:
 
 def _register_builtins() -> None:
     from skills.arithmetic import ArithmeticTask
+    from skills.instructions import InstructionTask
 
     register_task("arithmetic", ArithmeticTask)
+    register_task("ifeval-like", InstructionTask)
 
 
 _register_builtins()

@@ -52,6 +52,52 @@ class Example:
         )
 
 
+@dataclass(frozen=True)
+class CheckResult:
+    """One checker's outcome on a response: a task's constraint (or ``"echo"``, the request itself) and whether the
+    response satisfies it (``InstructionTask.check``; judges and refiners read it)."""
+
+    name: str
+    passed: bool
+    description: str = ""
+
+
+@dataclass(frozen=True)
+class PreferencePair:
+    """A DPO preference pair: two answers to one question, ``chosen`` preferred over ``rejected``.
+
+    SPaR's pairs differ only where the instruction was (not) followed: ``chosen`` is a refinement of ``rejected``.
+    The environment trains on a pair only when ``chosen`` passes the task's verifier (as an example of ``skill``)."""
+
+    question: str
+    chosen: str
+    rejected: str
+    skill: str
+    metadata: dict[str, Any] = field(default_factory=dict, compare=False, hash=False)
+
+    def chosen_example(self) -> Example:
+        return Example(self.question, self.chosen, self.skill)
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> PreferencePair:
+        missing = {"question", "chosen", "rejected", "skill"} - set(data)
+        if missing:
+            raise InvalidPlan(
+                f"Expects a preference pair with keys question, chosen, rejected, skill; actual keys {sorted(data)} "
+                f"(missing {sorted(missing)})."
+            )
+        return cls(
+            question=str(data["question"]),
+            chosen=str(data["chosen"]),
+            rejected=str(data["rejected"]),
+            skill=str(data["skill"]),
+            metadata=dict(data.get("metadata") or {}),
+        )
+
+
 class Verdict(str, Enum):
     """What a task's independent check says about a (question, answer, skill) example."""
 
