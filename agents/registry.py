@@ -28,6 +28,7 @@ from agents.skill_tree import (
     RandomTreeTeacher,
     ThresholdTreeTeacher,
 )
+from agents.spar import SparTeacher
 from agents.stat import STATSelTeacher, STATSynTeacher
 from agents.targeted import TargetedTeacher
 from agents.tscl import TSCLTeacher
@@ -54,6 +55,8 @@ TEACHERS: dict[str, type] = {
     # STAT: missing-skill profiles; re-weighting the pool, or synthesis. With --teacher-* an LLM attributes errors.
     "stat-sel": STATSelTeacher,
     "stat-syn": STATSynTeacher,
+    # SPaR: preference pairs from tree-search refinement of the student's own failures (instruction following).
+    "spar": SparTeacher,
     # LLM teachers: an OpenAI-compatible endpoint (--teacher-base-url, --teacher-model).
     "llm": LLMTeacher,
     "llm2llm": LLM2LLMTeacher,
@@ -63,21 +66,24 @@ TEACHERS: dict[str, type] = {
 _OPEN_ENDED = ("error-augment", "random-examples")
 # LLM teachers plan for both: weights or examples on a skill list, requests or examples on the open-ended env.
 _LLM = ("llm", "llm2llm")
+_SKILL_LIST = ("envgym/SkillList-v0", "envgym/InstructionFollowing-v0")
 TEACHER_ENVS: dict[str, tuple[str, ...]] = {
-    name: ("envgym/SkillList-v0", "envgym/OpenEnded-v0")
+    name: ("envgym/InstructionFollowing-v0",)
+    if name == "spar"
+    else (*_SKILL_LIST, "envgym/OpenEnded-v0")
     if name in _LLM
     else ("envgym/OpenEnded-v0",)
     if name in _OPEN_ENDED
     else ("envgym/SkillTree-v0",)
     if name.startswith("tree-")
-    else ("envgym/SkillList-v0",)
+    else _SKILL_LIST
     for name in TEACHERS
 }
 # Teachers whose constructor takes llm= (an LLMClientConfig's fields: the --teacher-* flags).
 LLM_TEACHERS = _LLM
 # Teachers that run without an LLM and use one only when given --teacher-* flags (STAT: LLM attribution; stat-syn's
 # synthesis then goes to the LLM data engine at the same endpoint).
-OPTIONAL_LLM_TEACHERS = ("stat-sel", "stat-syn")
+OPTIONAL_LLM_TEACHERS = ("stat-sel", "stat-syn", "spar")
 
 
 def check_teacher_fits(spec: str, env_id: str) -> None:

@@ -7,7 +7,7 @@ from envgym.core import TeachingEnv
 from envgym.env_checker import check_teaching_env
 from envgym.open_ended_config import OpenEndedConfig
 from envgym.open_ended_env import DataRequest, OpenEndedEnv
-from envgym.plans import CountPlan, ExamplesPlan, ReweightPlan, SynthesisPlan
+from envgym.plans import CountPlan, ExamplesPlan, PreferencePlan, ReweightPlan, SynthesisPlan
 from envgym.registration import ENV_IDS, register_envs
 from envgym.runner import run_episode
 from envgym.skill_list_config import SkillListConfig
@@ -26,6 +26,7 @@ __all__ = [
     "Explore",
     "OpenEndedConfig",
     "OpenEndedEnv",
+    "PreferencePlan",
     "ReweightPlan",
     "SkillListConfig",
     "SkillListEnv",

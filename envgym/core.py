@@ -29,7 +29,15 @@ import numpy as np
 
 from agents.base import allocate
 from envgym.files import jsonable, read_json
-from envgym.plans import CountPlan, ExamplesPlan, ReweightPlan, SynthesisPlan, validate_examples, validate_plan
+from envgym.plans import (
+    CountPlan,
+    ExamplesPlan,
+    PreferencePlan,
+    ReweightPlan,
+    SynthesisPlan,
+    validate_plan,
+    validate_training_items,
+)
 from envgym.skill_list_config import SkillListConfig
 from skills.attribution import CONSISTENCY_TEMPERATURE, consistency_difficult, make_attributor, missing_skill_profile
 from skills.data_engine import DataEngine, ProceduralDataEngine
@@ -40,8 +48,8 @@ from skills.pool import FixedPool
 from skills.registry import make_task
 from skills.splits import TaskSplits, TrainingPool
 from skills.storage import read_examples_jsonl, write_examples_jsonl
-from skills.task import Example, Verdict, prerequisite_edges, skill_names, verify_example
-from students.base import SamplingStudent, SnapshotStudent
+from skills.task import Example, PreferencePair, Verdict, prerequisite_edges, skill_names, verify_example
+from students.base import PreferenceStudent, SamplingStudent, SnapshotStudent
 from students.factory import make_student
 
 PlanHandler = Callable[[Any], tuple[list[Example], dict[str, Any]]]
@@ -87,7 +95,11 @@ class TeachingEnv(gym.Env):
             ExamplesPlan.kind: self._data_for_examples,
             ReweightPlan.kind: self._data_for_reweight,
             SynthesisPlan.kind: self._data_for_synthesis,
+            PreferencePlan.kind: self._data_for_preferences,
         }
+        # Checked once here, not at step time: a preference plan to a student that cannot learn from pairs is
+        # refused with what to do, before anything is charged.
+        self.learns_preferences = isinstance(self.student, PreferenceStudent)
         self.data_engine = self._make_data_engine()
         self.attributor = make_attributor(self.config.attributor, self.config.attributor_llm)
         if self.config.difficulty == "consistency" and not isinstance(self.student, SamplingStudent):
@@ -239,9 +251,9 @@ class TeachingEnv(gym.Env):
         if self.config.mode == "retrain":
             self.accumulated.extend(examples)
             self.student.reset()
-            train_stats = self.student.train(self.accumulated, seed=seed)
+            train_stats = self._train(self.accumulated, seed)
         else:
-            train_stats = self.student.train(examples, seed=seed) if examples else {"loss": None}
+            train_stats = self._train(examples, seed)
         self.last_training_data = examples
         self.budget_left -= plan.size
         self.step_index += 1
@@ -265,6 +277,7 @@ class TeachingEnv(gym.Env):
             budget_spent=plan.size,
             # None, not NaN, when nothing was trained: steps.jsonl must stay strict JSON.
             train_loss=float(loss) if loss is not None and math.isfinite(loss) else None,
+            **({"preference_loss": train_stats["preference_loss"]} if "preference_loss" in train_stats else {}),
             **{
                 **data_stats,
                 **referee_stats,
@@ -280,6 +293,21 @@ class TeachingEnv(gym.Env):
         observation, info = self._remember(self._observation(errors), info)
         return observation, reward, self.episode_over, False, info
 
+    def _train(self, data: Sequence[Example | PreferencePair], seed: int) -> dict[str, Any]:
+        """SFT on the examples, then (a preference plan's) DPO on the pairs; the loss reported is the SFT loss, or
+        the DPO loss for a step of pairs only (both are in ``info``: ``train_loss``, ``preference_loss``)."""
+        examples = [item for item in data if isinstance(item, Example)]
+        pairs = [item for item in data if isinstance(item, PreferencePair)]
+        stats = self.student.train(examples, seed=seed) if examples else {"loss": None, "seconds": 0.0}
+        if pairs:
+            preference = self.student.train_preferences(pairs, seed=seed)
+            stats = {
+                "loss": stats.get("loss") if examples else preference.get("loss"),
+                "preference_loss": preference.get("loss"),
+                "seconds": stats.get("seconds", 0.0) + preference.get("seconds", 0.0),
+            }
+        return stats
+
     def _remember(self, observation: Any, info: dict[str, Any]) -> tuple[Any, dict[str, Any]]:
         self._last_observation = copy.deepcopy(observation)
         self._last_info = copy.deepcopy(info)
@@ -288,8 +316,8 @@ class TeachingEnv(gym.Env):
     # -- the referee -----------------------------------------------------------------------------------
     def _referee(
         self, examples: Any, plan: Any, *, task_generated: bool, engine_made: bool = False
-    ) -> tuple[list[Example], dict[str, Any]]:
-        """Keep only the examples that may be trained on, and say why each other one was not.
+    ) -> tuple[list[Example | PreferencePair], dict[str, Any]]:
+        """Keep only the examples (and preference pairs) that may be trained on, and say why each other one was not.
 
         One path for every plan kind's output, built-in or registered: at most the plan's size (what the budget is
         charged), within the student's input limits, passing the task's independent verifier, the first of its
@@ -297,7 +325,7 @@ class TeachingEnv(gym.Env):
         generator made them (``task_generated``), ``config.accept_unverifiable``, or (``engine_made``) the
         environment's own LLM data engine found them self-consistent.
         """
-        examples = validate_examples(examples, self.skills)
+        examples = validate_training_items(examples, self.skills)
         if len(examples) > plan.size:
             raise InvalidPlan(
                 f"Expects the {plan.kind!r} plan handler to return at most the plan's size ({plan.size}) "
@@ -309,23 +337,37 @@ class TeachingEnv(gym.Env):
         accepted_by_consensus = 0
         kept: list[Example] = []
 
-        def reject(index: int, example: Example, reason: str, detail: str) -> None:
+        def reject(index: int, example: Example | PreferencePair, reason: str, detail: str) -> None:
             rejections[reason] += 1
             if len(rejected) < self.config.max_errors:
                 rejected.append({"index": index, "skill": example.skill, "reason": reason, "detail": detail})
 
         check_inputs = getattr(self.student, "check_inputs", None)
+        # A preference pair is checked as its chosen answer (the one it trains towards) and must fit with both.
+        answers = [ex.chosen if isinstance(ex, PreferencePair) else ex.answer for ex in examples]
         problems = (
-            check_inputs([ex.question for ex in examples], [ex.answer for ex in examples])
+            check_inputs([ex.question for ex in examples], answers)
             if check_inputs is not None and examples
             else [None] * len(examples)
         )
+        pair_indices = [i for i, ex in enumerate(examples) if isinstance(ex, PreferencePair)]
+        if check_inputs is not None and pair_indices:
+            rejected_problems = check_inputs(
+                [examples[i].question for i in pair_indices], [examples[i].rejected for i in pair_indices]
+            )
+            for i, problem in zip(pair_indices, rejected_problems, strict=True):
+                problems[i] = problems[i] or (problem and f"the rejected answer: {problem}")
         heldout = 0
-        seen: set[str] = set()
-        for index, (example, problem) in enumerate(zip(examples, problems, strict=True)):
+        seen: set[tuple[str, ...]] = set()
+        for index, (item, problem) in enumerate(zip(examples, problems, strict=True)):
             if problem is not None:
-                reject(index, example, "unfit_for_student", problem)
+                reject(index, item, "unfit_for_student", problem)
                 continue
+            is_pair = isinstance(item, PreferencePair)
+            if is_pair and item.chosen == item.rejected:
+                reject(index, item, "not_a_preference", "its chosen and rejected answers are the same text")
+                continue
+            example = item.chosen_example() if is_pair else item
             verification = verify_example(self.task, example)
             unverifiable = verification.verdict is Verdict.UNVERIFIABLE
             produced = task_generated and unverifiable  # gold by construction: the task's generator wrote it
@@ -336,9 +378,15 @@ class TeachingEnv(gym.Env):
                 continue
             # One training example per canonical question a plan: a verified repeat is dropped and counted, not
             # trained on twice (the canonical key of the held-out filter, so "47+38=" repeats "38+47=").
-            key = self.task.heldout_key(example.question)
+            # Pairs are distinct by their rejected answer too: SPaR refines several failing samples of one prompt.
+            key = (
+                (self.task.heldout_key(example.question), item.rejected)
+                if is_pair
+                else (self.task.heldout_key(example.question),)
+            )
             if key in seen:
-                reject(index, example, "duplicate", f"repeats an earlier example's question ({example.question!r})")
+                what = "pair's question and rejected answer" if is_pair else "example's question"
+                reject(index, item, "duplicate", f"repeats an earlier {what} ({example.question!r})")
                 continue
             seen.add(key)
             accepted_unverifiable += unverifiable_ok
@@ -346,7 +394,7 @@ class TeachingEnv(gym.Env):
             if self.splits.is_heldout(example.question):
                 heldout += 1
                 continue
-            kept.append(example)
+            kept.append(item)
         stats: dict[str, Any] = {
             "rejected": sum(rejections.values()),
             "rejections": dict(sorted(rejections.items())),
@@ -359,11 +407,13 @@ class TeachingEnv(gym.Env):
         return kept, stats
 
     def _check_task_fits_student(self) -> None:
-        """Refuse, before any episode, a task whose held-out questions the student cannot take."""
+        """Refuse, before any episode, a task whose held-out questions the student cannot take, or whose answers
+        are longer than the student may generate (every such question would be scored wrong whatever it learns)."""
         check_inputs = getattr(self.student, "check_inputs", None)
         if check_inputs is None:
             return
         questions = self.splits.all_questions("val") + self.splits.all_questions("test")
+        self._check_answers_fit_generation(questions)
         eval_problems = check_inputs([ex.question for ex in questions])
         train_problems = check_inputs([ex.question for ex in questions], [ex.answer for ex in questions])
         failing: dict[str, list[str]] = {}
@@ -389,6 +439,22 @@ class TeachingEnv(gym.Env):
             "as student= with a larger HFStudentConfig.max_length, e.g. the Gemma-3-270M student (students/gemma.py)."
         )
 
+    def _check_answers_fit_generation(self, questions: Sequence[Example]) -> None:
+        config, tokenizer = getattr(self.student, "config", None), getattr(self.student, "tokenizer", None)
+        room = getattr(config, "max_new_tokens", None)
+        if not isinstance(room, int) or tokenizer is None:
+            return
+        answers = [self.student.format_completion(ex.answer) for ex in questions]
+        lengths = [len(ids) for ids in tokenizer(answers, add_special_tokens=False)["input_ids"]]
+        longest = max(lengths, default=0)
+        if longest > room:
+            example = questions[lengths.index(longest)]
+            raise InvalidConfig(
+                f"Expects HFStudentConfig.max_new_tokens >= {longest} for task {self.task.name!r} (its longest "
+                f"held-out answer with the end token, e.g. {example.answer!r}); actual {room}. Pass "
+                f"student_config={{'max_new_tokens': {longest}}} (--student-max-new-tokens {longest})."
+            )
+
     # -- data engines ----------------------------------------------------------------------------------
     def _make_data_engine(self) -> DataEngine:
         """The task's procedural generator, or with ``config.data_engine="llm"`` an :class:`LLMDataEngine`."""
@@ -409,6 +475,14 @@ class TeachingEnv(gym.Env):
 
     def _data_for_examples(self, plan: ExamplesPlan) -> tuple[list[Example], dict[str, Any]]:
         return list(plan.examples), {}
+
+    def _data_for_preferences(self, plan: PreferencePlan) -> tuple[list[Example | PreferencePair], dict[str, Any]]:
+        if not self.learns_preferences:
+            raise InvalidPlan(
+                f"Expects a student with train_preferences() for a {plan.kind!r} plan; {type(self.student).__name__} "
+                "has none. Use a students.HFStudent (or implement students.PreferenceStudent), or send SFT examples."
+            )
+        return [*plan.examples, *plan.pairs], {"pairs_planned": len(plan.pairs)}
 
     def _data_for_pool_counts(self, counts: dict[str, int]) -> tuple[list[Example], dict[str, Any]]:
         """A count plan's examples: from the fixed pool when there is one, else from the data engine."""

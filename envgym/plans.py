@@ -1,11 +1,12 @@
 """Plans: what a teacher hands the environment each step, and the one place where every plan is validated.
 
-Four kinds ship: ``counts`` (how many examples of each skill the data engine should make; a numeric array of budget
+Five kinds ship: ``counts`` (how many examples of each skill the data engine should make; a numeric array of budget
 shares, the action space RL libraries drive, becomes one), ``examples`` (explicit question/answer pairs, verified
-before use), ``reweight`` (STAT-Sel: draw from the environment's training pool by skill or per-example weight) and
-``synthesize`` (STAT-Syn: new examples of a skill written by the data engine in the style of pool examples). New
-kinds (preference pairs) register a handler with :meth:`envgym.SkillListEnv.register_plan_kind` without touching
-the core; a plan object with a ``validated(skills)`` method has it called before its size is charged.
+before use), ``reweight`` (STAT-Sel: draw from the environment's training pool by skill or per-example weight),
+``synthesize`` (STAT-Syn: new examples of a skill written by the data engine in the style of pool examples) and
+``preferences`` (DPO preference pairs, SPaR's, optionally with SFT examples in the same step). New kinds register a
+handler with :meth:`envgym.SkillListEnv.register_plan_kind` without touching the core; a plan object with a
+``validated(skills)`` method has it called before its size is charged.
 
 A teacher is untrusted: :func:`validate_plan` turns whatever it returned into a clean plan object (whole,
 non-negative counts for known skills; examples with string fields and known skills; a whole, non-negative
@@ -25,7 +26,7 @@ import numpy as np
 
 from agents.base import allocate
 from skills.errors import BudgetExceeded, InvalidPlan, did_you_mean
-from skills.task import Example
+from skills.task import Example, PreferencePair
 
 
 @dataclass(frozen=True)
@@ -133,6 +134,33 @@ class SynthesisPlan:
 
     def to_json(self) -> dict[str, Any]:
         return {"kind": self.kind, "requests": [list(request) for request in self.requests]}
+
+
+@dataclass(frozen=True)
+class PreferencePlan:
+    """Preference-train the student on ``pairs`` (DPO; :class:`~skills.task.PreferencePair` objects or
+    ``{"question", "chosen", "rejected", "skill"}`` dicts), after SFT on the optional ``examples`` in the same step.
+
+    Budget unit: one pair costs one example, like one SFT example, so a teacher can mix both in an episode at one
+    price. A pair is trained on only when its ``chosen`` answer passes the task's verifier (as an example of
+    ``skill``), differs from ``rejected``, fits the student, and its question is not held out; the environment
+    refuses the plan kind, with a message, for a student without ``train_preferences``."""
+
+    pairs: Sequence[PreferencePair] = ()
+    examples: Sequence[Example] = ()
+    kind: ClassVar[str] = "preferences"
+
+    @property
+    def size(self) -> int:
+        return len(self.pairs) + len(self.examples)
+
+    def validated(self, skills: Sequence[str]) -> PreferencePlan:
+        pairs = _example_list(self.pairs, "PreferencePlan.pairs")
+        examples = validate_examples(_example_list(self.examples, "PreferencePlan.examples"), skills)
+        return PreferencePlan(tuple(_pair(item, index, skills) for index, item in enumerate(pairs)), tuple(examples))
+
+    def to_json(self) -> dict[str, Any]:
+        return {"kind": self.kind, "pairs": len(self.pairs), "examples": len(self.examples)}
 
 
 def _check_mapping(value: Any, what: str) -> None:
@@ -256,6 +284,32 @@ def _example(item: Any, index: int, skills: Sequence[str]) -> Example:
     return Example(question, answer, skill, dict(metadata))
 
 
+def _pair(item: Any, index: int, skills: Sequence[str]) -> PreferencePair:
+    if isinstance(item, Mapping):
+        missing = [key for key in ("question", "chosen", "rejected", "skill") if key not in item]
+        if missing:
+            raise InvalidPlan(
+                f"Expects preference pair {index} to have keys question, chosen, rejected, skill; actual keys "
+                f"{sorted(map(str, item))} (missing {missing})."
+            )
+        metadata = item.get("metadata") or {}
+        fields = (item["question"], item["chosen"], item["rejected"], item["skill"])
+    elif isinstance(item, PreferencePair):
+        metadata, fields = item.metadata, (item.question, item.chosen, item.rejected, item.skill)
+    else:
+        raise InvalidPlan(
+            f"Expects preference pair {index} to be a skills.PreferencePair or a dict with question, chosen, "
+            f"rejected, skill; actual {_describe(item)}."
+        )
+    for name, value in zip(("question", "chosen", "rejected", "skill"), fields, strict=True):
+        if not isinstance(value, str):
+            raise InvalidPlan(f"Expects preference pair {index}'s {name} to be a string; actual {_describe(value)}.")
+    if not isinstance(metadata, Mapping):
+        raise InvalidPlan(f"Expects preference pair {index}'s metadata to be a dict; actual {_describe(metadata)}.")
+    _check_skill(fields[3], skills, f"Preference pair {index} names")
+    return PreferencePair(*fields, metadata=dict(metadata))
+
+
 def _example_list(items: Any, what: str) -> Sequence[Any]:
     """``items`` if it is a list-like of examples (a string or a dict is not), else :class:`InvalidPlan`."""
     if isinstance(items, (str, bytes, Mapping)) or not isinstance(items, Sequence):
@@ -266,6 +320,17 @@ def _example_list(items: Any, what: str) -> Sequence[Any]:
 def validate_examples(items: Any, skills: Sequence[str]) -> list[Example]:
     """Untrusted examples as clean :class:`Example` objects with known skills, or :class:`InvalidPlan` by index."""
     return [_example(item, index, skills) for index, item in enumerate(_example_list(items, "the examples"))]
+
+
+def validate_training_items(items: Any, skills: Sequence[str]) -> list[Example | PreferencePair]:
+    """What a plan handler returned (examples, and preference pairs for a preference plan) as clean objects with
+    known skills, or :class:`InvalidPlan` by index. A dict is a pair when it has a ``chosen`` key."""
+    return [
+        _pair(item, index, skills)
+        if isinstance(item, PreferencePair) or (isinstance(item, Mapping) and "chosen" in item)
+        else _example(item, index, skills)
+        for index, item in enumerate(_example_list(items, "the training data"))
+    ]
 
 
 def plan_size(plan: Any) -> int:

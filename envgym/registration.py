@@ -12,6 +12,12 @@ ENV_IDS = {
     "envgym/SkillList-v0": "envgym.skill_list_env:SkillListEnv",
     "envgym/OpenEnded-v0": "envgym.open_ended_env:OpenEndedEnv",
     "envgym/SkillTree-v0": "envgym.skill_tree_env:SkillTreeEnv",
+    "envgym/InstructionFollowing-v0": "envgym.skill_list_env:SkillListEnv",
+}
+# Defaults of an id beyond its entry point's (gym.make's kwargs override them). InstructionFollowing-v0 is the
+# skill-list structure on the ifeval-like task (skills = constraint types), with room for its longest answer.
+ENV_DEFAULTS: dict[str, dict] = {
+    "envgym/InstructionFollowing-v0": {"task": "ifeval-like", "student_config": {"max_new_tokens": 48}},
 }
 
 
@@ -23,6 +29,7 @@ def register_envs() -> None:
             gym.register(
                 id=env_id,
                 entry_point=entry_point,
+                kwargs=ENV_DEFAULTS.get(env_id, {}),
                 order_enforce=False,
                 # gym.make_vec(id, num_envs=N, vectorization_mode="vector_entry_point"): N envs on Ray actors.
                 vector_entry_point=partial(RayVectorEnv, env_id=env_id),

@@ -269,7 +269,8 @@ def _run_locked(
         # The env's own full configuration, so a run is resumable however the env was built (gym.make or not).
         env_kwargs, objects = base.config_kwargs()
         config = {
-            "env_id": base.env_id or type(base).__name__,
+            # The id it was made with (InstructionFollowing-v0 is a SkillListEnv with other defaults).
+            "env_id": getattr(base.spec, "id", None) or base.env_id or type(base).__name__,
             "env_kwargs": env_kwargs,
             "teacher": teacher_name,
             "seed": seed,

@@ -17,7 +17,7 @@ from typing import Any
 import numpy as np
 from filelock import FileLock
 
-from skills.task import Example
+from skills.task import Example, PreferencePair
 
 
 def jsonable(value: Any) -> Any:
@@ -79,13 +79,15 @@ def build_dir_once(target: Path, is_complete: Callable[[Path], bool], build: Cal
     return target
 
 
-def write_examples_jsonl(path: Path, examples: Iterable[Example]) -> None:
-    """One strict-JSON ``Example.to_dict()`` per line."""
+def write_examples_jsonl(path: Path, examples: Iterable[Example | PreferencePair]) -> None:
+    """One strict-JSON ``to_dict()`` per line (examples, and the preference pairs of a preference plan)."""
     with open(path, "w") as f:
         for example in examples:
             f.write(dumps(example.to_dict()) + "\n")
 
 
-def read_examples_jsonl(path: Path) -> list[Example]:
+def read_examples_jsonl(path: Path) -> list[Example | PreferencePair]:
+    """What :func:`write_examples_jsonl` wrote: a line with ``chosen`` is a preference pair, any other an example."""
     with open(path) as f:
-        return [Example.from_dict(json.loads(line)) for line in f if line.strip()]
+        rows = [json.loads(line) for line in f if line.strip()]
+    return [PreferencePair.from_dict(row) if "chosen" in row else Example.from_dict(row) for row in rows]

@@ -6,7 +6,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, Protocol, runtime_checkable
 
-from skills.task import Example
+from skills.task import Example, PreferencePair
 
 
 @runtime_checkable
@@ -65,4 +65,16 @@ class SnapshotStudent(Student, Protocol):
 
     def restore(self, snapshot: Any) -> None:
         """Return to a :meth:`snapshot` exactly; the snapshot stays reusable."""
+        ...
+
+
+@runtime_checkable
+class PreferenceStudent(Student, Protocol):
+    """A student that also learns from preference pairs (DPO), for SPaR and any teacher that sends a
+    :class:`~envgym.plans.PreferencePlan`. The environment checks for it when it is built, so a preference plan to
+    a student without it is refused with a clear message instead of failing mid-episode."""
+
+    def train_preferences(self, pairs: Sequence[PreferencePair], *, seed: int) -> dict[str, Any]:
+        """Preference-train on ``pairs`` (deterministic given ``seed`` and the student's state); returns at least
+        ``loss`` (None for no pairs) and ``seconds``, like :meth:`Student.train`."""
         ...

@@ -21,10 +21,17 @@ from transformers import AutoModelForCausalLM, AutoTokenizer, PreTrainedModel
 from transformers.utils import logging as hf_logging
 
 from skills.errors import DamagedCheckpoint, InvalidConfig, InvalidPlan, ResetNeeded
-from skills.task import Example
+from skills.task import Example, PreferencePair
 from students.generation import TransformersGenerator, make_generator
 from students.hf_student_config import HFStudentConfig
-from students.training import PromptCompletion, format_completion, format_prompt, train_on_pairs
+from students.training import (
+    PromptCompletion,
+    PromptPreference,
+    format_completion,
+    format_prompt,
+    train_on_pairs,
+    train_on_preferences,
+)
 
 _WEIGHTS = "student_weights.safetensors"
 _OPTIMIZER = "optimizer.pt"
@@ -336,6 +343,52 @@ class HFStudent:
         return {
             "loss": mean if mean is not None and math.isfinite(mean) else None,
             "examples": len(pairs),
+            "seconds": time.perf_counter() - start,
+        }
+
+    @_in_own_threads
+    def train_preferences(self, pairs: Sequence[PreferencePair], *, seed: int) -> dict[str, Any]:
+        """DPO on ``pairs`` (TRL's ``DPOTrainer``; ``config.dpo_*``), LoRA or full like :meth:`train`, with the
+        same AdamW (so a checkpoint resumes it exactly) and the same prompt format as SFT and answering.
+
+        The reference is a frozen copy of the student as it is when the call begins: after SFT steps or earlier
+        SPaR iterations, DPO moves the student away from where it is, not from the base model on disk.
+        """
+        start = time.perf_counter()
+        triples = [
+            PromptPreference(
+                self.format_prompt(pair.question),
+                self.format_completion(pair.chosen),
+                self.format_completion(pair.rejected),
+            )
+            for pair in pairs
+        ]
+        if not triples:
+            return {"loss": None, "pairs": 0, "seconds": time.perf_counter() - start}
+        steps = math.ceil(len(triples) / self.config.dpo_batch_size) * self.config.dpo_epochs
+        scale = (self.config.dpo_learning_rate or self.config.learning_rate) / self.config.learning_rate
+        scheduler = torch.optim.lr_scheduler.LambdaLR(
+            self.optimizer, lambda step: scale * self._lr_factor(step, offset=0, total=steps)
+        )
+        # The reference is a plain model: TRL patches its forward (a fused LM head), which a peft wrapper hides.
+        reference = copy.deepcopy(self.model).merge_and_unload() if self.config.lora else copy.deepcopy(self.model)
+        loss = train_on_preferences(
+            self.model,
+            reference,
+            self.tokenizer,
+            triples,
+            optimizer=self.optimizer,
+            scheduler=scheduler,
+            beta=self.config.dpo_beta,
+            batch_size=self.config.dpo_batch_size,
+            epochs=self.config.dpo_epochs,
+            max_length=self.config.max_length,
+            seed=seed,
+        )
+        self.weights_version += 1
+        return {
+            "loss": loss if math.isfinite(loss) else None,
+            "pairs": len(triples),
             "seconds": time.perf_counter() - start,
         }
 

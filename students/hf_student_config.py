@@ -60,6 +60,19 @@ class HFStudentConfig:
             "memory stays bounded whatever the budget."
         },
     )
+    dpo_beta: float = field(
+        default=0.1,
+        metadata={
+            "help": "DPO's beta (preference plans, SPaR): how far the student may move from its reference, the "
+            "weights it had when the preference call began. Larger = closer to the reference."
+        },
+    )
+    dpo_learning_rate: float = field(
+        default=0.0,
+        metadata={"help": "Peak learning rate of a preference (DPO) call; 0 = learning_rate. Same AdamW as SFT."},
+    )
+    dpo_epochs: int = field(default=2, metadata={"help": "Passes over each preference call's pairs."})
+    dpo_batch_size: int = field(default=16, metadata={"help": "Preference pairs per DPO micro-batch."})
     eval_batch_size: int = field(default=512, metadata={"help": "Questions per batched generate call."})
     max_new_tokens: int = field(default=8, metadata={"help": "Longest answer generated, in tokens."})
     num_threads: int = field(
@@ -115,12 +128,21 @@ class HFStudentConfig:
             "eval_batch_size",
             "max_new_tokens",
             "lora_r",
+            "dpo_epochs",
+            "dpo_batch_size",
         ):
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:
                 raise InvalidConfig(f"Expects HFStudentConfig.{name} to be an integer >= 1; actual {value!r}.")
         if not isinstance(self.learning_rate, (int, float)) or not self.learning_rate > 0:
             raise InvalidConfig(f"Expects HFStudentConfig.learning_rate > 0; actual {self.learning_rate!r}.")
+        if not isinstance(self.dpo_beta, (int, float)) or not self.dpo_beta > 0:
+            raise InvalidConfig(f"Expects HFStudentConfig.dpo_beta > 0; actual {self.dpo_beta!r}.")
+        if not isinstance(self.dpo_learning_rate, (int, float)) or self.dpo_learning_rate < 0:
+            raise InvalidConfig(
+                "Expects HFStudentConfig.dpo_learning_rate >= 0 (0 = learning_rate); actual "
+                f"{self.dpo_learning_rate!r}."
+            )
         if self.lr_schedule not in LR_SCHEDULES:
             raise InvalidConfig(
                 f"Expects HFStudentConfig.lr_schedule to be one of {LR_SCHEDULES}; actual {self.lr_schedule!r}."

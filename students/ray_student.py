@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from skills.errors import InvalidConfig, ResetNeeded, StudentLost
-from skills.task import Example
+from skills.task import Example, PreferencePair
 from students.hf_student_config import HFStudentConfig
 
 
@@ -83,6 +83,9 @@ class RayStudent:
     # -- the Student Protocol ----------------------------------------------------------------------------
     def train(self, examples: Sequence[Example], *, seed: int) -> dict[str, Any]:
         return self._call("train", list(examples), seed=seed)
+
+    def train_preferences(self, pairs: Sequence[PreferencePair], *, seed: int) -> dict[str, Any]:
+        return self._call("train_preferences", list(pairs), seed=seed)
 
     def answer(self, questions: Sequence[str]) -> list[str]:
         return self._call("answer", list(questions))

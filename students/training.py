@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import tempfile
+import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -138,5 +139,98 @@ def train_on_pairs(
             result = trainer.train()
         finally:
             logging.getLogger("transformers.trainer").setLevel(previous)
+    model.eval()
+    return float(result.training_loss)
+
+
+@dataclass(frozen=True)
+class PromptPreference:
+    prompt: str
+    chosen: str
+    rejected: str
+
+
+def train_on_preferences(
+    model: PreTrainedModel,
+    reference: PreTrainedModel,
+    tokenizer: PreTrainedTokenizerBase,
+    pairs: Sequence[PromptPreference],
+    *,
+    optimizer: torch.optim.Optimizer,
+    scheduler: torch.optim.lr_scheduler.LRScheduler,
+    beta: float,
+    batch_size: int,
+    epochs: int,
+    max_length: int,
+    seed: int,
+) -> float:
+    """DPO (TRL's ``DPOTrainer``, sigmoid loss) of ``model`` in place against the frozen ``reference``; returns the
+    mean training loss. The prompts and completions are already formatted (:func:`format_prompt`,
+    :func:`format_completion`), so SFT, DPO and answering see one prompt format. Same seed and state => same
+    weights."""
+    from datasets import Dataset as HFDataset
+    from datasets.utils import logging as datasets_logging
+    from trl import DPOConfig, DPOTrainer
+
+    if not pairs:
+        return float("nan")
+    for pair in pairs:
+        # DPOTrainer would truncate silently: a cut completion is a different preference than the one verified.
+        for completion in (pair.chosen, pair.rejected):
+            length = len(tokenizer(pair.prompt + completion, add_special_tokens=False)["input_ids"])
+            if length > max_length:
+                raise InvalidPlan(
+                    f"Expects prompt+completion of at most max_length={max_length} tokens; actual {length} for "
+                    f"{pair.prompt[:60]!r}... Raise HFStudentConfig.max_length or shorten the pair."
+                )
+    # DPOTrainer patches the policy's forward for its fused LM head (pass-through unless asked); put the class's
+    # forward back afterwards, so every call does not wrap the student once more.
+    patched = [m for m in (model, getattr(model, "get_base_model", lambda: None)()) if m is not None]
+    own_forward = [("forward" in vars(m)) for m in patched]
+    dataset = HFDataset.from_list([{"prompt": p.prompt, "chosen": p.chosen, "rejected": p.rejected} for p in pairs])
+    reference.eval()
+    for param in reference.parameters():
+        param.requires_grad_(False)
+    with tempfile.TemporaryDirectory(prefix="envgym-dpo-") as output_dir, warnings.catch_warnings():
+        warnings.simplefilter("ignore", FutureWarning)
+        args = DPOConfig(
+            output_dir=output_dir,
+            beta=beta,
+            max_length=max_length,
+            per_device_train_batch_size=batch_size,
+            num_train_epochs=epochs,
+            save_strategy="no",
+            logging_strategy="no",
+            report_to="none",
+            disable_tqdm=True,
+            use_cpu=not torch.cuda.is_available(),
+            seed=seed,
+            data_seed=seed,
+            dataloader_pin_memory=False,
+        )
+        # DPOTrainer maps its dataset with a progress bar per call and trips transformers' own deprecation
+        # warnings (gradient_checkpointing): an episode of preference steps would print dozens of both.
+        bars = datasets_logging.is_progress_bar_enabled()
+        datasets_logging.disable_progress_bar()
+        previous = logging.getLogger("transformers.trainer").level
+        logging.getLogger("transformers.trainer").setLevel(logging.ERROR)
+        try:
+            trainer = DPOTrainer(
+                model=model,
+                ref_model=reference,
+                args=args,
+                train_dataset=dataset,
+                processing_class=tokenizer,
+                optimizers=(optimizer, scheduler),
+            )
+            trainer.remove_callback(PrinterCallback)
+            result = trainer.train()
+        finally:
+            logging.getLogger("transformers.trainer").setLevel(previous)
+            if bars:
+                datasets_logging.enable_progress_bar()
+            for module, had_own in zip(patched, own_forward, strict=True):
+                if not had_own:
+                    vars(module).pop("forward", None)
     model.eval()
     return float(result.training_loss)

@@ -15,7 +15,7 @@ import envgym
 from agents import UniformTeacher
 from envgym import SkillListEnv, TeachingEnv, check_teaching_env
 from envgym.cli import main
-from envgym.error import InvalidConfig, UnknownName
+from envgym.error import DamagedCheckpoint, InvalidConfig, UnknownName
 
 TINY = {"steps": 3, "budget": 16, "n_val": 5, "n_test": 5}
 
@@ -80,6 +80,23 @@ def test_resume_from_a_checkpoint_returns_the_saved_observation_without_evaluati
     assert fresh.step_index == 1 and fresh.budget_left == env.budget_left
     with pytest.raises(UnknownName, match="Did you mean 'checkpoint'"):
         fresh.reset(options={"checkpiont": tmp_path / "ckpt"})
+
+
+def test_a_checkpoint_whose_state_lacks_fields_is_refused_and_changes_nothing(tmp_path):
+    env = SkillListEnv(**TINY)
+    env.reset(seed=3)
+    env.step({"sub_borrow": 16})
+    env.save_checkpoint(tmp_path / "ckpt")
+    state_path = tmp_path / "ckpt" / "env_state.json"
+    state = json.loads(state_path.read_text())
+    del state["budget_left"]
+    state_path.write_text(json.dumps(state))
+    fresh = SkillListEnv(**TINY)
+    fresh.reset(seed=5)
+    before = (fresh.step_index, fresh.budget_left, dict(fresh.accuracy))
+    with pytest.raises(DamagedCheckpoint, match=r"lacks \['budget_left'\]"):
+        fresh.load_checkpoint(tmp_path / "ckpt")
+    assert (fresh.step_index, fresh.budget_left, dict(fresh.accuracy)) == before
 
 
 @pytest.mark.slow

@@ -10,10 +10,10 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import envgym
-from envgym import CountPlan, ExamplesPlan, ReweightPlan, SynthesisPlan
+from envgym import CountPlan, ExamplesPlan, PreferencePlan, ReweightPlan, SynthesisPlan
 from envgym.error import BudgetExceeded, Error, InvalidConfig, InvalidPlan, ResetNeeded
 from envgym.files import dumps
-from skills import Example, Skill, make_task
+from skills import Example, PreferencePair, Skill, make_task
 from skills.task import Verdict
 
 
@@ -47,6 +47,7 @@ def _fresh(env, seed=0):
         (CountPlan({"add_carry": "5"}), InvalidPlan, r"whole number .*\(str\)"),
         (CountPlan({"add_carry": True}), InvalidPlan, "whole number"),
         (CountPlan([1, 2]), InvalidPlan, "CountPlan.counts"),
+        (CountPlan([0] * 40), InvalidPlan, r"\.\.\. \(list\)"),  # a long value is cut, its type still named
         ({"add_carry": 10**30}, BudgetExceeded, "at most 64"),
         (np.array([-1.5, 0, 0, 0, 0, 0, 0, 0]), InvalidPlan, "non-negative, finite budget shares"),
         (np.array(["1"] * 8), InvalidPlan, "numeric"),
@@ -60,6 +61,19 @@ def _fresh(env, seed=0):
         (ExamplesPlan([Example("1+1=", "2", "add_cary")]), InvalidPlan, "Did you mean 'add_carry'"),
         (ExamplesPlan([Example("1+1=", "2", "add_carry")] * 65), BudgetExceeded, "at most 64"),
         (None, InvalidPlan, "Expects a plan"),
+        (PreferencePlan("1+1="), InvalidPlan, "PreferencePlan.pairs to be a list"),
+        (PreferencePlan([{"question": "1+1=", "chosen": "2"}]), InvalidPlan, r"missing \['rejected', 'skill'\]"),
+        (PreferencePlan([PreferencePair("1+1=", "2", "3", "add_cary")]), InvalidPlan, "Did you mean 'add_carry'"),
+        (PreferencePlan([PreferencePair("1+1=", 2, "3", "add_carry")]), InvalidPlan, "chosen to be a string"),
+        (PreferencePlan([("1+1=", "2", "3", "add_carry")]), InvalidPlan, "pair 0 to be a skills.PreferencePair"),
+        (PreferencePlan([PreferencePair("1+1=", "2", "3", "add_carry")] * 65), BudgetExceeded, "at most 64"),
+        (
+            PreferencePlan(
+                [PreferencePair("1+1=", "2", "3", "add_carry")] * 40, [Example("1+1=", "2", "add_carry")] * 25
+            ),
+            BudgetExceeded,
+            "at most 64",
+        ),
     ],
 )
 def test_bad_plans_are_refused_and_change_nothing(env, plan, error, message):
@@ -106,6 +120,16 @@ def test_examples_are_refereed_and_every_rejection_is_counted_by_index(env):
     assert rows[3]["reason"] in ("unfit_for_student", Verdict.MALFORMED.value)
     assert rows[4]["reason"] == "unfit_for_student" and "max_length" in rows[4]["detail"]
     assert info["rejected"] == 4 and sum(info["rejections"].values()) == 4
+
+
+def test_rejected_examples_listed_are_capped_at_max_errors_but_all_are_counted():
+    env = gym.make("envgym/SkillList-v0", steps=2, budget=64, n_val=5, n_test=5, max_errors=2)
+    env.reset(seed=0)
+    wrong = [Example(f"{n}+{n}=", str(2 * n + 1), "add_carry") for n in range(55, 60)]
+    _, _, _, _, info = env.step(ExamplesPlan(wrong))
+    assert info["rejected"] == 5 and info["rejections"] == {"wrong_answer": 5}
+    assert [row["index"] for row in info["rejected_examples"]] == [0, 1]
+    env.close()
 
 
 def test_registered_plan_kinds_are_refereed_by_the_core(env):
@@ -169,10 +193,34 @@ def _plans_of_every_kind(base):
         ("envgym/SkillTree-v0", "tree"),
         ("envgym/SkillList-v0", ReweightPlan(40, skill_weights={"add_carry": 3, "sub_borrow": 1})),
         ("envgym/SkillList-v0", SynthesisPlan((("add_carry", 24), ("sub_borrow", 16)))),
+        (
+            "envgym/SkillList-v0",
+            PreferencePlan(
+                [
+                    PreferencePair("58+67=", "125", "115", "add_carry"),
+                    PreferencePair("67+58=", "125", "115", "add_carry"),  # the same pair, question commuted
+                    PreferencePair("58+67=", "125", "124", "add_carry"),  # another failure of the same question
+                    PreferencePair("29+39=", "67", "68", "add_carry"),  # chosen is wrong
+                    PreferencePair("29+19=", "48", "48", "add_carry"),  # no preference
+                    PreferencePair(f"{b}+{a}=", heldout.answer, "0", "add_carry"),  # a held-out question
+                ],
+                examples[:2],  # SFT in the same step: one trained, one repeat
+            ),
+        ),
     ]
 
 
-KIND_IDS = ["count", "examples", "registered", "request", "open-examples", "tree", "reweight-pool", "synthesize"]
+KIND_IDS = [
+    "count",
+    "examples",
+    "registered",
+    "request",
+    "open-examples",
+    "tree",
+    "reweight-pool",
+    "synthesize",
+    "preferences",
+]
 
 
 @pytest.mark.slow
@@ -199,9 +247,10 @@ def test_every_plan_kinds_data_takes_the_same_referee_path(case):
     trained = base.last_training_data
     assert len(trained) == info["examples_used"] <= info["budget_spent"] <= allowed
     assert info["budget_spent"] == left - base.budget_left
-    keys = [base.task.heldout_key(ex.question) for ex in trained]
+    keys = [(base.task.heldout_key(ex.question), getattr(ex, "rejected", None)) for ex in trained]
     assert len(set(keys)) == len(keys), "a question was trained on twice in one plan"
-    for example in trained:
+    for item in trained:
+        example = item.chosen_example() if isinstance(item, PreferencePair) else item
         assert base.task.verify(example).ok, example
         assert not base.splits.is_heldout(example.question), example
     if case in (1, 4):  # the teacher's five examples: one repeat, one wrong, one held out, two trained
@@ -212,6 +261,11 @@ def test_every_plan_kinds_data_takes_the_same_referee_path(case):
         assert info["examples_used"] + info["dropped_heldout"] == 8
     if case in (0, 5, 7):  # the task's own data: all the plan asked for, distinct
         assert info["examples_used"] == info["budget_spent"] and info["rejected"] == 0
+    if case == 8:  # two pairs and one SFT example trained; a repeat of each, a wrong chosen, no preference, held out
+        assert info["rejections"] == {"duplicate": 2, "not_a_preference": 1, "wrong_answer": 1}
+        assert info["dropped_heldout"] == 1 and info["budget_spent"] == 8
+        assert sorted(type(item).__name__ for item in trained) == ["Example", "PreferencePair", "PreferencePair"]
+        assert info["preference_loss"] is not None
     if case == 6:  # 30 add_carry and 10 sub_borrow, all from the fixed pool, which holds enough of both
         assert info["pool_short"] == 0
         pool_questions = {ex.question for ex in base.fixed_pool.examples}

@@ -1,0 +1,218 @@
+"""SPaR's parts in the environment: DPO of a real tiny student, preference plans (refereed, refused for a student
+that cannot learn from pairs, resumable exactly) and the SPaR teacher (pairs from tree search or independent
+samples, its files, resume of a half-built pair file, determinism)."""
+
+from __future__ import annotations
+
+import json
+
+import gymnasium as gym
+import pytest
+import torch
+
+import envgym
+from agents.spar import PAIRS_FILE, REFINER_FILE, TREES_FILE, SparTeacher
+from envgym import PreferencePlan
+from envgym.error import InvalidConfig, InvalidPlan, UnknownName
+from skills import PreferencePair
+from skills.judges import ProgrammaticJudge
+from students import HFStudent, HFStudentConfig, default_student_dir
+
+PAIRS = [PreferencePair(f"{a}+{b}=", str(a + b), str(a + b + 10), "add_carry") for a in range(15, 25) for b in (17, 28)]
+IF_ENV = {"steps": 2, "budget": 64, "n_val": 2, "n_test": 2}
+
+
+def _margin(student: HFStudent, pairs: list[PreferencePair]) -> float:
+    """Mean log p(chosen) - log p(rejected) over ``pairs``, in the prompt format the student trains with."""
+    total = 0.0
+    with torch.no_grad():
+        for pair in pairs:
+            prompt = student.format_prompt(pair.question)
+            start = len(student.tokenizer(prompt, add_special_tokens=False)["input_ids"])
+            logps = []
+            for answer in (pair.chosen, pair.rejected):
+                ids = student.tokenizer(prompt + student.format_completion(answer), add_special_tokens=False)
+                ids = torch.tensor([ids["input_ids"]])
+                logits = student.model(ids).logits[0, :-1].log_softmax(-1)
+                logps.append(logits[start - 1 :].gather(1, ids[0, start:, None]).sum().item())
+            total += logps[0] - logps[1]
+    return total / len(pairs)
+
+
+def _weights(student: HFStudent) -> torch.Tensor:
+    return torch.cat([p.detach().flatten() for p in student.model.parameters()])
+
+
+def test_dpo_moves_the_preferred_rejected_margin_deterministically():
+    config = HFStudentConfig(num_threads=1, dpo_learning_rate=1e-4)
+    student, twin = HFStudent(default_student_dir(), config), HFStudent(default_student_dir(), config)
+    before = _margin(student, PAIRS)
+    stats = student.train_preferences(PAIRS, seed=3)
+    assert stats["pairs"] == len(PAIRS) and stats["loss"] is not None
+    assert _margin(student, PAIRS) > before + 2.0
+    twin.train_preferences(PAIRS, seed=3)
+    assert torch.equal(_weights(student), _weights(twin))
+    assert student.train_preferences([], seed=3)["loss"] is None
+
+
+def test_dpo_of_a_lora_student_trains_only_its_adapters():
+    student = HFStudent(default_student_dir(), HFStudentConfig(num_threads=1, lora=True, dpo_learning_rate=1e-3))
+    frozen = {n: p.clone() for n, p in student.model.named_parameters() if not p.requires_grad}
+    before = _margin(student, PAIRS)
+    student.train_preferences(PAIRS, seed=0)
+    assert _margin(student, PAIRS) > before
+    assert all(torch.equal(p, frozen[n]) for n, p in student.model.named_parameters() if n in frozen)
+
+
+class _SFTOnly:
+    """A student without train_preferences (a user's SFT-only Student)."""
+
+    def __init__(self) -> None:
+        self.inner = HFStudent(default_student_dir(), HFStudentConfig(num_threads=1))
+
+    def train(self, examples, *, seed):
+        return self.inner.train(examples, seed=seed)
+
+    def answer(self, questions):
+        return self.inner.answer(questions)
+
+    def reset(self):
+        self.inner.reset()
+
+    def save(self, directory):
+        self.inner.save(directory)
+
+    def load(self, directory):
+        self.inner.load(directory)
+
+    def num_parameters(self):
+        return self.inner.num_parameters()
+
+
+def test_a_student_that_cannot_learn_from_pairs_is_refused_a_preference_plan():
+    env = envgym.SkillListEnv(student=_SFTOnly(), steps=2, budget=16, n_val=3, n_test=3)
+    env.reset(seed=0)
+    assert env.learns_preferences is False
+    with pytest.raises(InvalidPlan, match=r"train_preferences\(\) for a 'preferences' plan; _SFTOnly has none"):
+        env.step(PreferencePlan(PAIRS[:4]))
+    assert env.step_index == 0 and env.budget_left == 32
+
+
+def test_a_preference_step_resumes_to_identical_numbers(tmp_path):
+    plans = [PreferencePlan(PAIRS[:10]), PreferencePlan(PAIRS[10:], [PAIRS[0].chosen_example()])]
+    straight = envgym.SkillListEnv(steps=2, budget=16, n_val=3, n_test=3)
+    straight.reset(seed=1)
+    straight.step(plans[0])
+    _, reward, _, _, info = straight.step(plans[1])
+    interrupted = envgym.SkillListEnv(steps=2, budget=16, n_val=3, n_test=3)
+    interrupted.reset(seed=1)
+    interrupted.step(plans[0])
+    interrupted.save_checkpoint(tmp_path / "ckpt")
+    resumed = envgym.SkillListEnv(steps=2, budget=16, n_val=3, n_test=3)
+    resumed.reset(options={"checkpoint": tmp_path / "ckpt"})
+    _, resumed_reward, _, _, resumed_info = resumed.step(plans[1])
+    assert resumed_reward == reward and resumed_info["preference_loss"] == info["preference_loss"]
+    assert torch.equal(_weights(resumed.student), _weights(straight.student))
+
+
+@pytest.fixture(scope="module")
+def if_env():
+    env = gym.make("envgym/InstructionFollowing-v0", **IF_ENV)
+    env.reset(seed=0)
+    yield env
+    env.close()
+
+
+def test_spar_pairs_are_refinements_that_follow_every_instruction(if_env, tmp_path):
+    teacher = SparTeacher(prompts=6, samples=2, out_dir=tmp_path, seed=0)
+    teacher.attach(if_env)
+    base = if_env.unwrapped
+    plan = teacher.act(*if_env.reset(seed=0))
+    assert isinstance(plan, PreferencePlan) and plan.pairs
+    judge = ProgrammaticJudge(base.task)
+    for pair in plan.pairs:
+        assert judge.judge(pair.question, pair.chosen).value == 1.0
+        assert judge.judge(pair.question, pair.rejected).value == 0.0
+        assert not base.splits.is_heldout(pair.question)
+        assert base.task.verify(pair.chosen_example()).ok
+    records = [json.loads(line) for line in (tmp_path / TREES_FILE).read_text().splitlines()]
+    assert [row["prompt_index"] for row in records] == list(range(6))
+    pairs = [json.loads(line) for line in (tmp_path / PAIRS_FILE).read_text().splitlines()]
+    assert [PreferencePair.from_dict(pair) for pair in pairs] == list(plan.pairs)
+    refinements = [json.loads(line) for line in (tmp_path / REFINER_FILE).read_text().splitlines()]
+    assert refinements and all(row["critique"].startswith("Fails") for row in refinements)
+    # The same seed gives the same pairs; the environment trains on every one of them.
+    again = SparTeacher(prompts=6, samples=2, seed=0)
+    again.attach(if_env)
+    assert again.act(*if_env.reset(seed=0)).pairs == plan.pairs
+    _, _, _, _, info = if_env.step(plan)
+    assert info["examples_used"] == len(plan.pairs) == info["budget_spent"] and info["rejected"] == 0
+
+
+def test_independent_pairs_are_a_passing_sample_against_a_failing_one(if_env):
+    teacher = SparTeacher(prompts=14, samples=6, pairs="independent", seed=0)
+    teacher.attach(if_env)
+    plan = teacher.act(*if_env.reset(seed=0))
+    judge = ProgrammaticJudge(if_env.unwrapped.task)
+    for pair in plan.pairs:
+        assert judge.judge(pair.question, pair.chosen).value == 1.0 > judge.judge(pair.question, pair.rejected).value
+
+
+class _KilledJudge(ProgrammaticJudge):
+    """Dies (as a killed process would) after ``calls`` judgements."""
+
+    def __init__(self, task, calls: int) -> None:
+        super().__init__(task)
+        self.calls = calls
+
+    def judge(self, prompt, response):
+        self.calls -= 1
+        if self.calls < 0:
+            raise KeyboardInterrupt
+        return super().judge(prompt, response)
+
+
+class _CountingJudge(ProgrammaticJudge):
+    calls = 0
+
+    def judge(self, prompt, response):
+        type(self).calls += 1
+        return super().judge(prompt, response)
+
+
+def test_a_half_built_pair_file_resumes_to_the_same_pairs(if_env, tmp_path):
+    task = if_env.unwrapped.task
+    straight = SparTeacher(prompts=6, samples=2, out_dir=tmp_path / "straight", seed=4)
+    straight.attach(if_env)
+    plan = straight.act(*if_env.reset(seed=0))
+    killed = SparTeacher(prompts=6, samples=2, out_dir=tmp_path / "resumed", judge=_KilledJudge(task, 12), seed=4)
+    killed.refiner_choice = "programmatic"
+    killed.attach(if_env)
+    with pytest.raises(KeyboardInterrupt):
+        killed.act(*if_env.reset(seed=0))
+    trees = tmp_path / "resumed" / TREES_FILE
+    finished = len(trees.read_text().splitlines())
+    assert 0 < finished < 6
+    with open(trees, "a") as f:
+        f.write('{"step": 0, "prompt_index": 9, "quest')  # the line being written when it was killed
+    resumed = SparTeacher(prompts=6, samples=2, out_dir=tmp_path / "resumed", judge=_CountingJudge(task), seed=4)
+    resumed.refiner_choice = "programmatic"
+    resumed.attach(if_env)
+    assert resumed.act(*if_env.reset(seed=0)).pairs == plan.pairs
+    for name in (TREES_FILE, PAIRS_FILE, REFINER_FILE):
+        assert (tmp_path / "resumed" / name).read_text() == (tmp_path / "straight" / name).read_text()
+    assert _CountingJudge.calls < sum(  # the finished prompts were not judged again
+        row["judgements"].__len__() + sum(len(tree["nodes"]) for tree in row["trees"])
+        for row in map(json.loads, (tmp_path / "straight" / TREES_FILE).read_text().splitlines())
+    )
+
+
+def test_spar_teacher_settings_are_checked():
+    with pytest.raises(UnknownName, match="Did you mean 'tree'"):
+        SparTeacher(pairs="trees")
+    with pytest.raises(InvalidConfig, match="LLM endpoint"):
+        SparTeacher(judge="llm")
+    with pytest.raises(InvalidConfig, match="samples to be an integer >= 1"):
+        SparTeacher(samples=0)
+    with pytest.raises(InvalidConfig, match="attached"):
+        SparTeacher().act({}, {"budget_next": 4})
