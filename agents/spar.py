@@ -258,7 +258,25 @@ class SparTeacher:
         write_text_atomic(self.out_dir / REFINER_FILE, "".join(json.dumps(step) + "\n" for step in refinements))
 
     def state_dict(self) -> dict[str, Any]:
-        return {"pairs": self.pairs, "samples": self.samples, "prompts": self.prompts}
+        """The settings its pair files depend on (it keeps no other state: every choice derives from the seed)."""
+        return {
+            "pairs": self.pairs,
+            "prompts": self.prompts,
+            "samples": self.samples,
+            "temperature": self.temperature,
+            "search": self.search_config.to_dict(),
+            "seed": self.seed,
+        }
+
+    def load_state_dict(self, state: Mapping[str, Any]) -> None:
+        """Resume: refuse settings other than the run's, whose half-built pair files would not match."""
+        differing = sorted(key for key, value in self.state_dict().items() if state.get(key, value) != value)
+        if differing:
+            raise InvalidConfig(
+                f"Expects the SPaR settings of the run being resumed; these differ: "
+                f"{', '.join(f'{key}={state[key]!r} (given {self.state_dict()[key]!r})' for key in differing)}. "
+                "Resume with the run's settings, or start a new run with another --out."
+            )
 
 
 def refiner_steps(tree: Mapping[str, Any]) -> list[dict[str, Any]]:

@@ -80,6 +80,7 @@ def _env_kwargs(args: argparse.Namespace, base: dict[str, Any] | None = None) ->
 
 _TEACHER_LLM_PREFIX = "teacher-"
 _LLM_PREFIX = "llm-"  # discover-skills: the LLM is not a teacher there
+_WARMUP_PREFIX = "warmup-"  # envgym spar: the actor's SFT warm-up
 
 
 def _teacher_kwargs(args: argparse.Namespace, spec: str, saved: dict[str, Any] | None = None) -> dict[str, Any]:
@@ -220,6 +221,49 @@ def _cmd_run(args: argparse.Namespace) -> int:
     print_report(report, console)
     written = ("report.json", "summary.md", "accuracy.png", "skill_tree.png", "steps.jsonl")
     console.print(f"Results in {out}/ ({', '.join(name for name in written if (Path(out) / name).exists())})")
+    return 0
+
+
+def _cmd_spar(args: argparse.Namespace) -> int:
+    from agents.tree_search import TreeSearchConfig
+    from envgym.config_flags import given_fields
+    from envgym.report import print_report
+    from envgym.spar import run_spar
+    from envgym.spar_config import SparConfig
+    from skills.llm import LLMClientConfig
+    from students.hf_student_config import HFStudentConfig
+    from students.instruction_student import InstructionStudentConfig
+
+    config = SparConfig.from_dict(given_fields(args, SparConfig))
+    search = TreeSearchConfig.from_dict(given_fields(args, TreeSearchConfig))
+    warmup = InstructionStudentConfig.from_dict(given_fields(args, InstructionStudentConfig, prefix=_WARMUP_PREFIX))
+    student = given_fields(args, HFStudentConfig, prefix=_STUDENT_PREFIX)
+    llm = given_fields(args, LLMClientConfig, prefix=_TEACHER_LLM_PREFIX)
+    if config.judge == "llm" and not llm.get("base_url"):
+        from envgym.error import InvalidConfig
+
+        raise InvalidConfig(
+            "Expects --teacher-base-url (and --teacher-model) for --judge llm: the LLM judge and refiner's endpoint "
+            "(any OpenAI-compatible server, e.g. envgym serve-teacher or vllm serve)."
+        )
+    stamp = dt.datetime.now().strftime("%Y%m%d-%H%M%S")
+    out = Path(args.out) if args.out else Path("runs") / f"{stamp}-spar-{config.pairs}-seed{config.seed}"
+    with console.status("Warming up the actor (first use: a few minutes) and loading the environment..."):
+        from students.instruction_student import instruction_student_dir
+
+        instruction_student_dir(warmup)
+    report = run_spar(
+        config, out, search=search, warmup=warmup, student_config=student, llm=llm or None, resume=args.resume
+    )
+    print_report(report, console)
+    rates = report["constraint_satisfaction"]
+    console.print(
+        "Held-out constraint satisfaction, before -> after: instruction level "
+        f"{rates['instruction_level']['before']:.3f} -> {rates['instruction_level']['after']:.3f}, prompt level "
+        f"{rates['prompt_level']['before']:.3f} -> {rates['prompt_level']['after']:.3f} ({rates['test_prompts']} "
+        "prompts)"
+    )
+    console.print(f"Results in {out}/ (report.json, pairs.jsonl, trees.jsonl, refiner_data.jsonl, steps.jsonl)")
     return 0
 
 
@@ -546,6 +590,34 @@ def build_parser() -> argparse.ArgumentParser:
 
     add_config_flags(discover, LLMClientConfig, prefix=_LLM_PREFIX, title="LLM endpoint (LLMClientConfig)")
     discover.set_defaults(func=_cmd_discover_skills)
+
+    spar = sub.add_parser(
+        "spar",
+        help="SPaR on the ifeval-like task: tree-search refinement of the student's failures into DPO pairs.",
+        description="The actor is the default student after an SFT warm-up on the task (built once, cached). Each "
+        "iteration samples responses to training prompts, refines the failing ones by tree search until the judge "
+        "accepts them, and trains the student with DPO on (refined, original) pairs. Writes pairs.jsonl, "
+        "trees.jsonl, refiner_data.jsonl and report.json (held-out constraint satisfaction before and after).",
+    )
+    spar.add_argument("--out", default=None, help="Run directory (default: runs/<time>-spar-<pairs>-seed<seed>).")
+    spar.add_argument(
+        "--resume", action="store_true", help="Continue the run in --out (the same settings) from its last step."
+    )
+    from agents.tree_search import TreeSearchConfig
+    from envgym.config_flags import add_config_flags
+    from envgym.spar_config import SparConfig
+    from skills.llm import LLMClientConfig
+    from students.hf_student_config import HFStudentConfig
+    from students.instruction_student import InstructionStudentConfig
+
+    add_config_flags(spar, SparConfig, title="SPaR (SparConfig)")
+    add_config_flags(spar, TreeSearchConfig, title="tree search (TreeSearchConfig)")
+    add_config_flags(spar, InstructionStudentConfig, prefix=_WARMUP_PREFIX, title="the actor's warm-up")
+    add_config_flags(
+        spar, HFStudentConfig, prefix=_STUDENT_PREFIX, title="student training (HFStudentConfig; DPO: dpo_*)"
+    )
+    add_config_flags(spar, LLMClientConfig, prefix=_TEACHER_LLM_PREFIX, title="LLM judge and refiner endpoint")
+    spar.set_defaults(func=_cmd_spar)
 
     board = sub.add_parser("leaderboard", help="Rebuild a bench's leaderboard from its run directories.")
     board.add_argument("dir", help="A bench directory (envgym bench --out).")

@@ -378,8 +378,10 @@ def _teach(
             "train_loss": info["train_loss"],
             **base.timings,
         }
-        # What an LLM did this step: the data engine's work, the teacher's requests and its decision.
-        row.update({key: info[key] for key in ("data_engine", "self_consistent_accepted") if key in info})
+        # What an LLM did this step (the data engine's work, the teacher's requests and its decision); a preference
+        # plan's DPO loss.
+        optional = ("data_engine", "self_consistent_accepted", "preference_loss")
+        row.update({key: info[key] for key in optional if key in info})
         if teacher_llm is not None:
             row["teacher_llm"] = teacher_llm.usage.since(llm_before)
         if getattr(teacher, "last_decision", None):

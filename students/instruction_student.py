@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from transformers.utils import logging as hf_logging
 
 from skills.errors import InvalidConfig, config_from_dict
 from skills.instructions import InstructionTask
@@ -86,7 +87,13 @@ def build_instruction_student(config: InstructionStudentConfig, out_dir: str | P
     )
     stats = student.train(examples, seed=config.seed)
     out = Path(out_dir)
-    student.export(out)
+    bars = hf_logging.is_progress_bar_enabled()
+    hf_logging.disable_progress_bar()  # "Writing model shards" is noise inside `envgym spar`'s status line
+    try:
+        student.export(out)
+    finally:
+        if bars:
+            hf_logging.enable_progress_bar()
     record = {"config": asdict(config), "examples": len(examples), "train_loss": stats["loss"]}
     (out / BUILD_FILE).write_text(json.dumps(record, indent=2) + "\n")
     return out

@@ -216,3 +216,27 @@ def test_spar_teacher_settings_are_checked():
         SparTeacher(samples=0)
     with pytest.raises(InvalidConfig, match="attached"):
         SparTeacher().act({}, {"budget_next": 4})
+
+
+SPAR_FLAGS = [
+    "--prompts", "14", "--samples", "2", "--n-eval", "2", "--warmup-examples-per-skill", "8", "--warmup-epochs", "1",
+    "--student-num-threads", "1",
+]  # fmt: skip
+
+
+@pytest.mark.slow
+def test_envgym_spar_writes_its_pairs_trees_and_the_rates_before_and_after(tmp_path):
+    from envgym.cli import main
+
+    out = tmp_path / "run"
+    assert main(["spar", "--out", str(out), *SPAR_FLAGS]) == 0
+    report = json.loads((out / "report.json").read_text())
+    rates = report["constraint_satisfaction"]
+    assert rates["test_prompts"] == 28 and set(rates["prompt_level"]) == {"before", "after"}
+    assert report["teacher"] == "spar-tree" and report["spar"]["search"]["search"] == "bfs"
+    step = json.loads((out / "steps.jsonl").read_text().splitlines()[0])
+    pairs = (out / PAIRS_FILE).read_text().splitlines()
+    assert step["budget_spent"] == len(pairs) > 0 and step["preference_loss"] is not None
+    assert len((out / TREES_FILE).read_text().splitlines()) == 14
+    # The run's pair files fit only its settings: resuming with others is refused, naming them.
+    assert main(["spar", "--out", str(out), "--resume", *SPAR_FLAGS, "--samples", "3"]) == 2
