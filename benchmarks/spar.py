@@ -80,7 +80,13 @@ def run_seed(seed: int, args: argparse.Namespace, actor: Path) -> dict[str, Any]
     env = gym.make(
         "envgym/InstructionFollowing-v0",
         student=str(actor),
-        student_config={"max_new_tokens": INSTRUCTION_MAX_NEW_TOKENS, "num_threads": args.threads},
+        student_config={
+            "max_new_tokens": INSTRUCTION_MAX_NEW_TOKENS,
+            "num_threads": args.threads,
+            **({"dpo_learning_rate": args.dpo_lr} if args.dpo_lr is not None else {}),
+            "dpo_beta": args.dpo_beta,
+            "dpo_sft_weight": args.dpo_sft_weight,
+        },
         steps=1,
         budget=args.pair_budget,
         n_val=args.n_eval,
@@ -157,7 +163,8 @@ def markdown(summary: dict[str, Any], args: argparse.Namespace) -> str:
     lines = [
         "# SPaR on the ifeval-like task (default student after its warm-up)",
         "",
-        f"`python benchmarks/spar.py --seeds {args.seeds} --prompts {args.prompts} --samples {args.samples}` "
+        f"`python benchmarks/spar.py --seeds {args.seeds} --prompts {args.prompts} --samples {args.samples}"
+        f"{'' if args.dpo_lr is None else f' --dpo-lr {args.dpo_lr}'}` "
         f"(n={n} seeds, {args.n_eval} test prompts per constraint type, programmatic judge and refiner, one DPO "
         "iteration per arm from the same actor).",
         "",
@@ -203,6 +210,9 @@ def main() -> None:
     parser.add_argument("--n-eval", type=int, default=30)
     parser.add_argument("--answer-n", type=int, default=4)
     parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--dpo-lr", type=float, default=None, help="default: HFStudentConfig.dpo_learning_rate")
+    parser.add_argument("--dpo-beta", type=float, default=0.1)
+    parser.add_argument("--dpo-sft-weight", type=float, default=0.0)
     parser.add_argument("--out", default="benchmarks/spar")
     args = parser.parse_args()
     out = Path(args.out)

@@ -357,9 +357,11 @@ def _cmd_list(args: argparse.Namespace) -> int:
         + ", ".join(task_names())
         + ", rg:<reasoning-gym dataset>[,...], or math:<GSM8K/MATH JSONL file>"
     )
+    from rich.markup import escape
+
     for name in task_names():
-        for skill in make_task(name).skills:
-            console.print(f"  {name}/{skill.name} ({skill.category}): {skill.description}")
+        for skill in make_task(name).skills:  # descriptions are text, not markup ("like [x]")
+            console.print(f"  {name}/{skill.name} ({skill.category}): {escape(skill.description)}")
     return 0
 
 

@@ -37,6 +37,7 @@ from __future__ import annotations
 
 import json
 import re
+from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 
@@ -166,8 +167,36 @@ def _cut(text: str, start: int, end: int) -> str:
 
 
 def _added_words(request: Request) -> set[str]:
-    words = {w.lower() for code in _ADDED for w in _WORD.findall(request.arg(code))}
-    return words | ({"p", "s"} if "ps" in request.codes else set())
+    return set(_added_counts(request))
+
+
+def _added_counts(request: Request) -> Counter[str]:
+    """How often each word the constraints add may appear: once per constraint that adds it (``P.S.`` adds p, s)."""
+    counts = Counter(w.lower() for code in _ADDED for w in _WORD.findall(request.arg(code)))
+    return counts + (Counter({"p": 1, "s": 1}) if "ps" in request.codes else Counter())
+
+
+def _surplus(response: str, request: Request) -> list[re.Match]:
+    """The occurrences of added words beyond what the constraints add (a stray 'ok' before 'P.S. ok'), latest
+    first; the one a constraint's place needs (the first word for start, the last for end, after P.S.) is kept."""
+    matches = list(_WORD.finditer(_masked(response, request)))
+    allowance = _added_counts(request)
+    seen = Counter(m.group().lower() for m in matches if m.group().lower() in allowance)
+    protected = set()
+    if matches and request.arg("start") and matches[0].group() == request.arg("start"):
+        protected.add(0)
+    if matches and request.arg("end") and matches[-1].group().lower() == request.arg("end").lower():
+        protected.add(len(matches) - 1)
+    for i, m in enumerate(matches):
+        if m.group().lower() == "s" and i + 1 < len(matches) and request.arg("ps"):
+            protected.add(i + 1)
+    out = []
+    for i in reversed(range(len(matches))):
+        word = matches[i].group().lower()
+        if word in allowance and seen[word] > allowance[word] and i not in protected:
+            seen[word] -= 1
+            out.append(matches[i])
+    return out
 
 
 def _masked(text: str, request: Request) -> str:
@@ -408,6 +437,8 @@ def _repair_title(response: str, request: Request) -> str:
 def _repair_echo(response: str, request: Request) -> str:
     """The content words (less those removed, truncated as the canonical answer is) put in place of the span from
     the first to the last content word of ``response``, or, when it has none, after its start word and title."""
+    for match in _surplus(response, request):  # latest first, so earlier positions stay valid
+        response = _cut(response, match.start(), match.end())
     tokens = _kept_tokens(request)
     tokens = [t.replace(",", "") for t in tokens] if "nocomma" in request.codes else tokens
     words = _like(" ".join(tokens).rstrip(","), response)
@@ -424,9 +455,16 @@ def _repair_echo(response: str, request: Request) -> str:
 
 
 def _check_echo(response: str, request: Request) -> bool:
-    added = _added_words(request)
+    # Each added word is set aside as often as the constraints add it: a second, stray copy counts against the
+    # content (the actor's habit of ending every answer with a keyword is not "keeping the words").
+    allowance = _added_counts(request)
     expected = [w.lower() for t in _content_tokens(request) for w in _WORD.findall(t)]
-    got = [w.lower() for w in _WORD.findall(_masked(response, request)) if w.lower() not in added]
+    got = []
+    for word in (w.lower() for w in _WORD.findall(_masked(response, request))):
+        if allowance[word] > 0:
+            allowance[word] -= 1
+        else:
+            got.append(word)
     if "max" in request.codes:
         return got == expected[: len(got)] and (bool(got) or not expected)
     return got == expected

@@ -380,6 +380,7 @@ class HFStudent:
             optimizer=self.optimizer,
             scheduler=scheduler,
             beta=self.config.dpo_beta,
+            sft_weight=self.config.dpo_sft_weight,
             batch_size=self.config.dpo_batch_size,
             epochs=self.config.dpo_epochs,
             max_length=self.config.max_length,

@@ -159,6 +159,7 @@ def train_on_preferences(
     optimizer: torch.optim.Optimizer,
     scheduler: torch.optim.lr_scheduler.LRScheduler,
     beta: float,
+    sft_weight: float = 0.0,
     batch_size: int,
     epochs: int,
     max_length: int,
@@ -196,6 +197,9 @@ def train_on_preferences(
         args = DPOConfig(
             output_dir=output_dir,
             beta=beta,
+            # RPO: an NLL term on the chosen answers beside the sigmoid DPO loss.
+            loss_type=["sigmoid", "sft"] if sft_weight else ["sigmoid"],
+            loss_weights=[1.0, sft_weight] if sft_weight else None,
             max_length=max_length,
             per_device_train_batch_size=batch_size,
             num_train_epochs=epochs,

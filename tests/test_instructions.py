@@ -131,6 +131,21 @@ def test_the_echo_check_rejects_a_degenerate_answer():
     assert TASK.verify(example).verdict is Verdict.WRONG_ANSWER
 
 
+@pytest.mark.parametrize(
+    ("question", "stray", "repaired"),
+    [
+        # A keyword the actor appends to every answer, kept beside the postscript that needs it.
+        ("echo Cup Star cake |ps:soon", "Cup Star cake soon P.S. soon", "Cup Star cake P.S. soon"),
+        ("echo ice cup |start:yay|end:ok", "yay ice cup yay ok", "yay ice cup ok"),
+    ],
+)
+def test_a_stray_copy_of_an_added_word_fails_echo_and_its_repair_removes_it(question, stray, repaired):
+    results = {result.name: result.passed for result in TASK.check(question, stray)}
+    assert results["echo"] is False and all(passed for name, passed in results.items() if name != "echo")
+    assert TASK.repair(question, stray, "echo") == repaired
+    assert TASK.all_passed(question, repaired)
+
+
 def test_canonical_answers_pass_every_check_and_fit_the_student(examples, vocab):
     questions, answers = [], []
     for skill, batch in examples.items():
