@@ -389,6 +389,7 @@ SUB_BORROW_PLANS = {
     "envgym/SkillList-v0": {"sub_borrow": 16},
     "envgym/OpenEnded-v0": {"request": "sub_borrow", "n": 16},
     "envgym/SkillTree-v0": {"type": "explore", "skill": "sub_borrow", "n_new_subskills": 2, "allocation": 8},
+    "envgym/InstructionFollowing-v0": {"upper": 16},  # its skills are constraint types
 }
 
 
