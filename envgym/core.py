@@ -444,14 +444,17 @@ class TeachingEnv(gym.Env):
         room = getattr(config, "max_new_tokens", None)
         if not isinstance(room, int) or tokenizer is None:
             return
-        answers = [self.student.format_completion(ex.answer) for ex in questions]
+        # What generation must produce before it may stop: the completion without its end token (an answer cut
+        # off at max_new_tokens before the end token is still whole).
+        eos = tokenizer.eos_token or ""
+        answers = [self.student.format_completion(ex.answer).removesuffix(eos) for ex in questions]
         lengths = [len(ids) for ids in tokenizer(answers, add_special_tokens=False)["input_ids"]]
         longest = max(lengths, default=0)
         if longest > room:
             example = questions[lengths.index(longest)]
             raise InvalidConfig(
                 f"Expects HFStudentConfig.max_new_tokens >= {longest} for task {self.task.name!r} (its longest "
-                f"held-out answer with the end token, e.g. {example.answer!r}); actual {room}. Pass "
+                f"held-out answer, e.g. {example.answer!r}); actual {room}. Pass "
                 f"student_config={{'max_new_tokens': {longest}}} (--student-max-new-tokens {longest})."
             )
 

@@ -72,6 +72,24 @@ class _PadCollator:
         return {"input_ids": ids, "labels": labels, "attention_mask": mask}
 
 
+def _trainer_arguments(output_dir: str, batch_size: int, epochs: int, seed: int, *, progress: bool = False) -> dict:
+    """What SFT's ``TrainingArguments`` and DPO's ``DPOConfig`` share: no saving or logging (the runner records
+    everything), seeded data order, the CPU unless a GPU is there."""
+    return {
+        "output_dir": output_dir,
+        "per_device_train_batch_size": batch_size,
+        "num_train_epochs": epochs,
+        "save_strategy": "no",
+        "logging_strategy": "no",
+        "report_to": "none",
+        "disable_tqdm": not progress,
+        "use_cpu": not torch.cuda.is_available(),
+        "seed": seed,
+        "data_seed": seed,
+        "dataloader_pin_memory": False,
+    }
+
+
 DEFAULT_PROMPT_TEMPLATE = "Question: {question}\nAnswer:"
 
 
@@ -110,18 +128,7 @@ def train_on_pairs(
     dataset = _TokenizedPairs(pairs, tokenizer, max_length)
     with tempfile.TemporaryDirectory(prefix="envgym-trainer-") as output_dir:
         args = TrainingArguments(
-            output_dir=output_dir,
-            per_device_train_batch_size=batch_size,
-            num_train_epochs=epochs,
-            save_strategy="no",
-            logging_strategy="no",
-            report_to="none",
-            disable_tqdm=not progress,
-            use_cpu=not torch.cuda.is_available(),
-            seed=seed,
-            data_seed=seed,
-            remove_unused_columns=False,
-            dataloader_pin_memory=False,
+            **_trainer_arguments(output_dir, batch_size, epochs, seed, progress=progress), remove_unused_columns=False
         )
         trainer = Trainer(
             model=model,
@@ -195,22 +202,12 @@ def train_on_preferences(
     with tempfile.TemporaryDirectory(prefix="envgym-dpo-") as output_dir, warnings.catch_warnings():
         warnings.simplefilter("ignore", FutureWarning)
         args = DPOConfig(
-            output_dir=output_dir,
             beta=beta,
             # RPO: an NLL term on the chosen answers beside the sigmoid DPO loss.
             loss_type=["sigmoid", "sft"] if sft_weight else ["sigmoid"],
             loss_weights=[1.0, sft_weight] if sft_weight else None,
             max_length=max_length,
-            per_device_train_batch_size=batch_size,
-            num_train_epochs=epochs,
-            save_strategy="no",
-            logging_strategy="no",
-            report_to="none",
-            disable_tqdm=True,
-            use_cpu=not torch.cuda.is_available(),
-            seed=seed,
-            data_seed=seed,
-            dataloader_pin_memory=False,
+            **_trainer_arguments(output_dir, batch_size, epochs, seed),
         )
         # DPOTrainer maps its dataset with a progress bar per call and trips transformers' own deprecation
         # warnings (gradient_checkpointing): an episode of preference steps would print dozens of both.

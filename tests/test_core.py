@@ -10,6 +10,7 @@ import pickle
 import gymnasium as gym
 import numpy as np
 import pytest
+from plain_student import PlainStudent
 
 import envgym
 from agents import UniformTeacher
@@ -133,36 +134,12 @@ def test_a_run_with_a_python_student_object_says_how_to_resume_it(tmp_path, defa
         SkillListEnv(student=HFStudent(default_dir), student_config={"epochs": 1})
 
 
-class _SaveLoadOnlyStudent:
-    """A Student with save/load but no in-memory snapshot(): the env must snapshot it through a directory."""
-
-    def __init__(self, inner):
-        self.inner = inner
-
-    def train(self, examples, *, seed):
-        return self.inner.train(examples, seed=seed)
-
-    def answer(self, questions):
-        return self.inner.answer(questions)
-
-    def reset(self):
-        self.inner.reset()
-
-    def save(self, directory):
-        self.inner.save(directory)
-
-    def load(self, directory):
-        self.inner.load(directory)
-
-    def num_parameters(self):
-        return self.inner.num_parameters()
-
-
 def test_a_student_without_snapshot_round_trips_through_a_directory(default_dir):
     from envgym.error import ResetNeeded
     from students import HFStudent
 
-    env = SkillListEnv(student=_SaveLoadOnlyStudent(HFStudent(default_dir)), steps=3, budget=32, n_val=10, n_test=5)
+    # A student with save/load but no in-memory snapshot(): the env must snapshot it through a directory.
+    env = SkillListEnv(student=PlainStudent(HFStudent(default_dir)), steps=3, budget=32, n_val=10, n_test=5)
     with pytest.raises(ResetNeeded, match=r"^Expects reset\(\) before snapshot\(\); call env.reset"):
         env.snapshot()
     env.reset(seed=0)

@@ -9,6 +9,7 @@ import json
 import gymnasium as gym
 import pytest
 import torch
+from plain_student import PlainStudent
 
 import envgym
 from agents.spar import PAIRS_FILE, REFINER_FILE, TREES_FILE, SparTeacher
@@ -64,36 +65,17 @@ def test_dpo_of_a_lora_student_trains_only_its_adapters():
     assert all(torch.equal(p, frozen[n]) for n, p in student.model.named_parameters() if n in frozen)
 
 
-class _SFTOnly:
-    """A student without train_preferences (a user's SFT-only Student)."""
-
-    def __init__(self) -> None:
-        self.inner = HFStudent(default_student_dir(), HFStudentConfig(num_threads=1))
-
-    def train(self, examples, *, seed):
-        return self.inner.train(examples, seed=seed)
-
-    def answer(self, questions):
-        return self.inner.answer(questions)
-
-    def reset(self):
-        self.inner.reset()
-
-    def save(self, directory):
-        self.inner.save(directory)
-
-    def load(self, directory):
-        self.inner.load(directory)
-
-    def num_parameters(self):
-        return self.inner.num_parameters()
-
-
 def test_a_student_that_cannot_learn_from_pairs_is_refused_a_preference_plan():
-    env = envgym.SkillListEnv(student=_SFTOnly(), steps=2, budget=16, n_val=3, n_test=3)
+    env = envgym.SkillListEnv(
+        student=PlainStudent(HFStudent(default_student_dir(), HFStudentConfig(num_threads=1))),
+        steps=2,
+        budget=16,
+        n_val=3,
+        n_test=3,
+    )
     env.reset(seed=0)
     assert env.learns_preferences is False
-    with pytest.raises(InvalidPlan, match=r"train_preferences\(\) for a 'preferences' plan; _SFTOnly has none"):
+    with pytest.raises(InvalidPlan, match=r"train_preferences\(\) for a 'preferences' plan; PlainStudent has none"):
         env.step(PreferencePlan(PAIRS[:4]))
     assert env.step_index == 0 and env.budget_left == 32
 
