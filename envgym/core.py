@@ -326,6 +326,12 @@ class TeachingEnv(gym.Env):
         environment's own LLM data engine found them self-consistent.
         """
         examples = validate_training_items(examples, self.skills)
+        if not self.learns_preferences and any(isinstance(item, PreferencePair) for item in examples):
+            raise InvalidPlan(
+                f"Expects training examples from the {plan.kind!r} plan handler: {type(self.student).__name__} "
+                "cannot learn from preference pairs (no train_preferences()). Return examples, or use a "
+                "students.HFStudent."
+            )
         if len(examples) > plan.size:
             raise InvalidPlan(
                 f"Expects the {plan.kind!r} plan handler to return at most the plan's size ({plan.size}) "
@@ -335,7 +341,7 @@ class TeachingEnv(gym.Env):
         rejected: list[dict[str, Any]] = []
         accepted_unverifiable = 0
         accepted_by_consensus = 0
-        kept: list[Example] = []
+        kept: list[Example | PreferencePair] = []
 
         def reject(index: int, example: Example | PreferencePair, reason: str, detail: str) -> None:
             rejections[reason] += 1

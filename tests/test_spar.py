@@ -80,6 +80,21 @@ def test_a_student_that_cannot_learn_from_pairs_is_refused_a_preference_plan():
     assert env.step_index == 0 and env.budget_left == 32
 
 
+def test_a_plug_in_handler_cannot_slip_pairs_to_a_student_that_cannot_learn_them():
+    env = envgym.SkillListEnv(
+        student=PlainStudent(HFStudent(default_student_dir(), HFStudentConfig(num_threads=1))),
+        steps=2,
+        budget=16,
+        n_val=3,
+        n_test=3,
+    )
+    env.reset(seed=0)
+    env.register_plan_kind("pairs", lambda plan: (list(PAIRS[:2]), {}))
+    with pytest.raises(InvalidPlan, match="PlainStudent cannot learn from preference pairs"):
+        env.step(type("Pairs", (), {"kind": "pairs", "size": 2})())
+    assert env.step_index == 0 and env.budget_left == 32
+
+
 def test_a_preference_step_resumes_to_identical_numbers(tmp_path):
     plans = [PreferencePlan(PAIRS[:10]), PreferencePlan(PAIRS[10:], [PAIRS[0].chosen_example()])]
     straight = envgym.SkillListEnv(steps=2, budget=16, n_val=3, n_test=3)
