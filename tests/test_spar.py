@@ -65,15 +65,16 @@ def test_dpo_of_a_lora_student_trains_only_its_adapters():
     assert all(torch.equal(p, frozen[n]) for n, p in student.model.named_parameters() if n in frozen)
 
 
-def test_a_student_that_cannot_learn_from_pairs_is_refused_a_preference_plan():
-    env = envgym.SkillListEnv(
-        student=PlainStudent(HFStudent(default_student_dir(), HFStudentConfig(num_threads=1))),
-        steps=2,
-        budget=16,
-        n_val=3,
-        n_test=3,
-    )
+def _plain_student_env() -> envgym.SkillListEnv:
+    """An episode of a student without train_preferences() (a user's SFT-only Student), reset."""
+    student = PlainStudent(HFStudent(default_student_dir(), HFStudentConfig(num_threads=1)))
+    env = envgym.SkillListEnv(student=student, steps=2, budget=16, n_val=3, n_test=3)
     env.reset(seed=0)
+    return env
+
+
+def test_a_student_that_cannot_learn_from_pairs_is_refused_a_preference_plan():
+    env = _plain_student_env()
     assert env.learns_preferences is False
     with pytest.raises(InvalidPlan, match=r"train_preferences\(\) for a 'preferences' plan; PlainStudent has none"):
         env.step(PreferencePlan(PAIRS[:4]))
@@ -81,14 +82,7 @@ def test_a_student_that_cannot_learn_from_pairs_is_refused_a_preference_plan():
 
 
 def test_a_plug_in_handler_cannot_slip_pairs_to_a_student_that_cannot_learn_them():
-    env = envgym.SkillListEnv(
-        student=PlainStudent(HFStudent(default_student_dir(), HFStudentConfig(num_threads=1))),
-        steps=2,
-        budget=16,
-        n_val=3,
-        n_test=3,
-    )
-    env.reset(seed=0)
+    env = _plain_student_env()
     env.register_plan_kind("pairs", lambda plan: (list(PAIRS[:2]), {}))
     with pytest.raises(InvalidPlan, match="PlainStudent cannot learn from preference pairs"):
         env.step(type("Pairs", (), {"kind": "pairs", "size": 2})())
