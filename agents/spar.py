@@ -153,20 +153,18 @@ class SparTeacher:
         records = [row for row in done if row["step"] == step]
         kept = [row for row in done if row["step"] < step]
         self._write(kept + records)
-        todo = list(range(len(records), len(prompts)))
-        samples = (
-            self.env.student.sample_answers(
-                [prompts[j].question for j in todo],
+        if len(records) < len(prompts):
+            # Every prompt is sampled, also on resume: one seed drives the whole batch, so a prompt's samples
+            # depend on which prompts are sampled with it.
+            samples = self.env.student.sample_answers(
+                [prompt.question for prompt in prompts],
                 self.samples,
                 temperature=self.temperature,
                 seed=self._seed(step, 0),
             )
-            if todo
-            else []
-        )
-        for j, responses in zip(todo, samples, strict=True):
-            records.append(self.build_record(step, j, prompts[j].question, prompts[j].skill, responses))
-            self._append(records[-1], kept + records)
+            for j in range(len(records), len(prompts)):
+                records.append(self.build_record(step, j, prompts[j].question, prompts[j].skill, samples[j]))
+                self._append(records[-1], kept + records)
         pairs = [PreferencePair.from_dict(pair) for row in records for pair in row["pairs"]]
         # More pairs than the step's budget: a seeded subset, so no prompt order is favoured.
         if len(pairs) > budget:
