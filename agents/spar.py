@@ -12,9 +12,10 @@ step ``t`` is the student after step ``t - 1``.
 
 Files (with ``out_dir``): ``trees.jsonl`` (one record per prompt: samples, judgements, trees, pairs),
 ``pairs.jsonl`` and ``refiner_data.jsonl`` (each refinement on a solved tree's path: instruction, response, the
-judge's critique, the refined response; training data for a refiner). A record is appended as soon as its prompt
-is done and the other two files are rewritten from the records, so a run killed mid-step resumes from the
-prompts it finished (same numbers: every random choice derives from the seed, the step and the prompt index).
+judge's critique, the refined response; training data for a refiner). A prompt's record, pairs and refinements
+are appended as soon as it is done; each step starts by rewriting the three files from the complete records, so
+a run killed mid-step resumes from the prompts it finished (same numbers: every random choice derives from the
+seed, the step and the prompt index).
 
 Example:
     >>> import gymnasium as gym, envgym
@@ -164,7 +165,7 @@ class SparTeacher:
             )
             for j in range(len(records), len(prompts)):
                 records.append(self.build_record(step, j, prompts[j].question, prompts[j].skill, samples[j]))
-                self._append(records[-1], kept + records)
+                self._append(records[-1])
         pairs = [PreferencePair.from_dict(pair) for row in records for pair in row["pairs"]]
         # More pairs than the step's budget: a seeded subset, so no prompt order is favoured.
         if len(pairs) > budget:
@@ -235,25 +236,28 @@ class SparTeacher:
             rows.append(row)
         return rows
 
-    def _append(self, record: dict[str, Any], records: list[dict[str, Any]]) -> None:
+    def _append(self, record: dict[str, Any]) -> None:
+        """One finished prompt: its record, then its pairs and refinements. A kill in between is repaired by the
+        next act()'s :meth:`_write`, which rebuilds the derived files from the records."""
         if self.out_dir is None:
             return
-        with open(self.out_dir / TREES_FILE, "a") as f:
-            f.write(json.dumps(record) + "\n")
-        self._write_derived(records)
+        for name, rows in ((TREES_FILE, [record]), *self._derived([record])):
+            with open(self.out_dir / name, "a") as f:
+                f.write("".join(json.dumps(row) + "\n" for row in rows))
 
     def _write(self, records: list[dict[str, Any]]) -> None:
         if self.out_dir is None:
             return
         self.out_dir.mkdir(parents=True, exist_ok=True)
-        write_text_atomic(self.out_dir / TREES_FILE, "".join(json.dumps(row) + "\n" for row in records))
-        self._write_derived(records)
+        for name, rows in ((TREES_FILE, records), *self._derived(records)):
+            write_text_atomic(self.out_dir / name, "".join(json.dumps(row) + "\n" for row in rows))
 
-    def _write_derived(self, records: list[dict[str, Any]]) -> None:
+    @staticmethod
+    def _derived(records: list[dict[str, Any]]) -> tuple[tuple[str, list[dict[str, Any]]], ...]:
+        """``pairs.jsonl`` and ``refiner_data.jsonl`` rows of ``records``."""
         pairs = [pair for row in records for pair in row["pairs"]]
-        write_text_atomic(self.out_dir / PAIRS_FILE, "".join(json.dumps(pair) + "\n" for pair in pairs))
         refinements = [step for row in records for tree in row["trees"] for step in refiner_steps(tree)]
-        write_text_atomic(self.out_dir / REFINER_FILE, "".join(json.dumps(step) + "\n" for step in refinements))
+        return (PAIRS_FILE, pairs), (REFINER_FILE, refinements)
 
     def state_dict(self) -> dict[str, Any]:
         """The settings its pair files depend on (it keeps no other state: every choice derives from the seed)."""
