@@ -254,60 +254,39 @@ def _counts_from_shares(action: Any, skills: Sequence[str], allowed: int) -> Cou
 
 
 def _example(item: Any, index: int, skills: Sequence[str]) -> Example:
-    if isinstance(item, Mapping):
-        missing = [key for key in ("question", "answer", "skill") if key not in item]
-        if missing:
-            raise InvalidPlan(
-                f"Expects example {index} to have keys question, answer, skill; actual keys "
-                f"{sorted(map(str, item))} (missing {missing})."
-            )
-        metadata = item.get("metadata") or {}
-        fields = (item["question"], item["answer"], item["skill"])
-    elif isinstance(item, Example):
-        metadata, fields = item.metadata, (item.question, item.answer, item.skill)
-    else:
-        raise InvalidPlan(
-            f"Expects example {index} to be a skills.Example or a dict with question, answer, skill; "
-            f"actual {_describe(item)}."
-        )
-    for name, value in zip(("question", "answer", "skill"), fields, strict=True):
-        if not isinstance(value, str):
-            raise InvalidPlan(f"Expects example {index}'s {name} to be a string; actual {_describe(value)}.")
-    if not isinstance(metadata, Mapping):
-        raise InvalidPlan(f"Expects example {index}'s metadata to be a dict; actual {_describe(metadata)}.")
-    question, answer, skill = fields
-    if skill not in skills:
-        raise InvalidPlan(
-            f"Example {index} names unknown skill {skill!r}.{did_you_mean(skill, skills)} "
-            f"Expects skills from: {', '.join(skills)}."
-        )
-    return Example(question, answer, skill, dict(metadata))
+    return _record(item, index, skills, Example, "example", ("question", "answer", "skill"))
 
 
 def _pair(item: Any, index: int, skills: Sequence[str]) -> PreferencePair:
+    return _record(item, index, skills, PreferencePair, "preference pair", ("question", "chosen", "rejected", "skill"))
+
+
+def _record(item: Any, index: int, skills: Sequence[str], cls: type, noun: str, names: tuple[str, ...]) -> Any:
+    """An untrusted example or preference pair (the object, or a dict of its fields) as a clean ``cls`` with
+    string fields, a metadata dict and a known skill (the last of ``names``), or :class:`InvalidPlan` by index."""
+    listed = ", ".join(names)
     if isinstance(item, Mapping):
-        missing = [key for key in ("question", "chosen", "rejected", "skill") if key not in item]
+        missing = [key for key in names if key not in item]
         if missing:
             raise InvalidPlan(
-                f"Expects preference pair {index} to have keys question, chosen, rejected, skill; actual keys "
-                f"{sorted(map(str, item))} (missing {missing})."
+                f"Expects {noun} {index} to have keys {listed}; actual keys {sorted(map(str, item))} "
+                f"(missing {missing})."
             )
         metadata = item.get("metadata") or {}
-        fields = (item["question"], item["chosen"], item["rejected"], item["skill"])
-    elif isinstance(item, PreferencePair):
-        metadata, fields = item.metadata, (item.question, item.chosen, item.rejected, item.skill)
+        fields = tuple(item[name] for name in names)
+    elif isinstance(item, cls):
+        metadata, fields = item.metadata, tuple(getattr(item, name) for name in names)
     else:
         raise InvalidPlan(
-            f"Expects preference pair {index} to be a skills.PreferencePair or a dict with question, chosen, "
-            f"rejected, skill; actual {_describe(item)}."
+            f"Expects {noun} {index} to be a skills.{cls.__name__} or a dict with {listed}; actual {_describe(item)}."
         )
-    for name, value in zip(("question", "chosen", "rejected", "skill"), fields, strict=True):
+    for name, value in zip(names, fields, strict=True):
         if not isinstance(value, str):
-            raise InvalidPlan(f"Expects preference pair {index}'s {name} to be a string; actual {_describe(value)}.")
+            raise InvalidPlan(f"Expects {noun} {index}'s {name} to be a string; actual {_describe(value)}.")
     if not isinstance(metadata, Mapping):
-        raise InvalidPlan(f"Expects preference pair {index}'s metadata to be a dict; actual {_describe(metadata)}.")
-    _check_skill(fields[3], skills, f"Preference pair {index} names")
-    return PreferencePair(*fields, metadata=dict(metadata))
+        raise InvalidPlan(f"Expects {noun} {index}'s metadata to be a dict; actual {_describe(metadata)}.")
+    _check_skill(fields[-1], skills, f"{noun[0].upper()}{noun[1:]} {index} names")
+    return cls(*fields, metadata=dict(metadata))
 
 
 def _example_list(items: Any, what: str) -> Sequence[Any]:
