@@ -38,18 +38,7 @@ class Example:
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> Example:
-        missing = {"question", "answer", "skill"} - set(data)
-        if missing:
-            raise InvalidPlan(
-                f"Expects an example with keys question, answer, skill; actual keys {sorted(data)} "
-                f"(missing {sorted(missing)})."
-            )
-        return cls(
-            question=str(data["question"]),
-            answer=str(data["answer"]),
-            skill=str(data["skill"]),
-            metadata=dict(data.get("metadata") or {}),
-        )
+        return _from_dict(cls, data, "an example", ("question", "answer", "skill"))
 
 
 @dataclass(frozen=True)
@@ -83,19 +72,17 @@ class PreferencePair:
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> PreferencePair:
-        missing = {"question", "chosen", "rejected", "skill"} - set(data)
-        if missing:
-            raise InvalidPlan(
-                f"Expects a preference pair with keys question, chosen, rejected, skill; actual keys {sorted(data)} "
-                f"(missing {sorted(missing)})."
-            )
-        return cls(
-            question=str(data["question"]),
-            chosen=str(data["chosen"]),
-            rejected=str(data["rejected"]),
-            skill=str(data["skill"]),
-            metadata=dict(data.get("metadata") or {}),
+        return _from_dict(cls, data, "a preference pair", ("question", "chosen", "rejected", "skill"))
+
+
+def _from_dict(cls: type, data: dict[str, Any], what: str, names: tuple[str, ...]) -> Any:
+    """``cls`` from a stored row (a run file): the text fields as strings, the metadata as a dict."""
+    missing = set(names) - set(data)
+    if missing:
+        raise InvalidPlan(
+            f"Expects {what} with keys {', '.join(names)}; actual keys {sorted(data)} (missing {sorted(missing)})."
         )
+    return cls(*(str(data[name]) for name in names), metadata=dict(data.get("metadata") or {}))
 
 
 class Verdict(str, Enum):
