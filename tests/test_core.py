@@ -95,7 +95,7 @@ def test_a_checkpoint_whose_state_lacks_fields_is_refused_and_changes_nothing(tm
     fresh = SkillListEnv(**TINY)
     fresh.reset(seed=5)
     before = (fresh.step_index, fresh.budget_left, dict(fresh.accuracy))
-    with pytest.raises(DamagedCheckpoint, match=r"lacks \['budget_left'\]"):
+    with pytest.raises(DamagedCheckpoint, match=r"ckpt/env_state.json' lacks \['budget_left'\]"):
         fresh.load_checkpoint(tmp_path / "ckpt")
     assert (fresh.step_index, fresh.budget_left, dict(fresh.accuracy)) == before
 
@@ -146,7 +146,9 @@ def test_a_student_without_snapshot_round_trips_through_a_directory(default_dir)
     env.step({"sub_borrow": 32})
     snapshot = env.snapshot()
     assert isinstance(snapshot.student, str)  # a temporary directory, removed with the snapshot
+    taught = [ex.question for ex in env.last_training_data]
     first = env.step({"add_carry": 32})
     env.restore(snapshot)
+    assert [ex.question for ex in env.last_training_data] == taught  # what the snapshotted step trained on
     again = env.step({"add_carry": 32})
     assert again[1] == first[1] and again[4]["val_accuracy"] == first[4]["val_accuracy"]

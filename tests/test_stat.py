@@ -141,7 +141,7 @@ def test_per_example_weights_draw_only_weighted_pool_examples(make_env):
         (ReweightPlan(10, skill_weights={"add_carry": -1.0}), InvalidPlan, "non-negative weight"),
         (ReweightPlan(10, skill_weights={"add_carry": float("nan")}), InvalidPlan, "finite"),
         (ReweightPlan(10, skill_weights=[1, 2]), InvalidPlan, r"skill_weights to be a dict; actual \[1, 2\]"),
-        (ReweightPlan(-1, skill_weights={"add_carry": 1.0}), InvalidPlan, "non-negative count"),
+        (ReweightPlan(-1, skill_weights={"add_carry": 1.0}), InvalidPlan, "non-negative count for the size of a 're"),
         (ReweightPlan(65, skill_weights={"add_carry": 1.0}), BudgetExceeded, "at most 64"),
         (ReweightPlan(10, example_weights={-2: 1.0}), InvalidPlan, "non-negative count"),
         (ReweightPlan(10, example_weights={0: 1.0}), InvalidPlan, "fixed training pool"),
@@ -257,6 +257,8 @@ def test_synthesis_writes_verified_neighbours_of_pool_references(make_env):
     _, _, _, _, info = env.step(SynthesisPlan((("compare", 0), ("add_carry", 20), ("sub_borrow", 12))))
     trained = base.last_training_data
     assert info["examples_used"] == 32 and info["rejected"] == 0 and info["synthesis"]["similar"] == 32
+    # The engine's held-out drops while writing (the referee drops none of its filtered data) are reported.
+    assert info["dropped_heldout"] == info["synthesis"]["dropped_heldout"] > 0
     assert [sum(ex.skill == s for ex in trained) for s in ("add_carry", "sub_borrow")] == [20, 12]
     assert all(base.task.verify(ex).ok and not base.splits.is_heldout(ex.question) for ex in trained)
     # In the style of the references: near some pool example of the skill (each operand moved by at most 9).
