@@ -8,7 +8,7 @@ from envgym.env_checker import check_teaching_env
 from envgym.open_ended_config import OpenEndedConfig
 from envgym.open_ended_env import DataRequest, OpenEndedEnv
 from envgym.plans import CountPlan, ExamplesPlan, PreferencePlan, ReweightPlan, SynthesisPlan
-from envgym.registration import ENV_IDS, register_envs
+from envgym.registration import ENV_IDS, LBT_ENV_IDS, register_envs
 from envgym.runner import run_episode
 from envgym.skill_list_config import SkillListConfig
 from envgym.skill_list_env import SkillListEnv
@@ -19,6 +19,7 @@ register_envs()
 
 __all__ = [
     "ENV_IDS",
+    "LBT_ENV_IDS",
     "CountPlan",
     "DataRequest",
     "ExamplesPlan",

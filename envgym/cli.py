@@ -18,10 +18,17 @@ console = Console()
 def _make_env(env_id: str, kwargs: dict[str, Any]) -> Any:
     import gymnasium as gym
 
-    import envgym  # noqa: F401 - registers the environments
+    import envgym
     from skills.errors import unknown_name_error
 
-    ours = sorted(k for k in gym.registry if k.startswith("envgym/"))
+    if env_id in envgym.LBT_ENV_IDS:
+        from envgym.error import InvalidConfig
+
+        raise InvalidConfig(
+            f"{env_id} scores a teacher instead of training a student, so envgym run and bench do not take it; run "
+            "learning by teaching with `envgym lbt m1`, or use it from Python with gymnasium.make."
+        )
+    ours = sorted(envgym.ENV_IDS)
     if env_id not in gym.registry:
         raise unknown_name_error("environment", env_id, ours)
     return gym.make(env_id, **kwargs)
@@ -267,6 +274,39 @@ def _cmd_spar(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_lbt(args: argparse.Namespace) -> int:
+    from envgym.config_flags import given_fields
+    from envgym.lbt import run_m1
+    from envgym.lbt_config import LbTM1Config
+    from skills.llm import LLMClientConfig
+
+    config = LbTM1Config.from_dict(given_fields(args, LbTM1Config))
+    teacher = given_fields(args, LLMClientConfig, prefix=_TEACHER_LLM_PREFIX, skip=("temperature",))
+    student = given_fields(args, LLMClientConfig, prefix=_STUDENT_PREFIX, skip=("temperature",))
+    stamp = dt.datetime.now().strftime("%Y%m%d-%H%M%S")
+    out = Path(args.out) if args.out else Path("runs") / f"{stamp}-lbt-{args.method}-seed{config.seed}"
+    if not teacher.get("base_url"):
+        console.print("No --teacher-base-url: the local Gemma-3-270M server is started for the run.")
+    report = run_m1(config, out, teacher_llm=teacher, student_llm=student, resume=args.resume)
+    accuracy = report["accuracy"]
+    console.print(
+        f"M1 on {report['problems']} teaching problems, accuracy: greedy {_rate(accuracy['greedy'])}, "
+        + ", ".join(f"{rule} {_rate(accuracy[rule])}" for rule in ("maj", "max", "sum", "avg"))
+        + f" (best sample {_rate(accuracy['oracle'])})"
+    )
+    scores = report["lbt_score"]
+    console.print(
+        f"Mean LbT score of right solutions {_rate(scores['right_solutions'])} ({scores['right_count']}), of wrong "
+        f"ones {_rate(scores['wrong_solutions'])} ({scores['wrong_count']})"
+    )
+    console.print(f"Results in {out}/ (report.json, m1.jsonl, config.json)")
+    return 0
+
+
+def _rate(value: float | None) -> str:
+    return "n/a" if value is None else f"{value:.3f}"
+
+
 def _log_names(text: str | None) -> list[str]:
     """``--log tensorboard,wandb`` as a list of tracker names."""
     return [name.strip() for name in text.split(",") if name.strip()] if text else []
@@ -346,6 +386,10 @@ def _cmd_list(args: argparse.Namespace) -> int:
     from skills.registry import make_task, task_names
 
     console.print("[bold]Environments[/bold]: " + ", ".join(envgym.ENV_IDS))
+    console.print(
+        "[bold]Learning by teaching[/bold] (the teacher is scored, nobody is trained; envgym lbt): "
+        + ", ".join(envgym.LBT_ENV_IDS)
+    )
     from agents.registry import TEACHER_ENVS
 
     console.print("[bold]Teachers[/bold] (module:Class also works):")
@@ -620,6 +664,36 @@ def build_parser() -> argparse.ArgumentParser:
     )
     add_config_flags(spar, LLMClientConfig, prefix=_TEACHER_LLM_PREFIX, title="LLM judge and refiner endpoint")
     spar.set_defaults(func=_cmd_spar)
+
+    lbt = sub.add_parser(
+        "lbt",
+        help="Learning by teaching: M1 picks the teacher's answers by how well students learn from its rationales.",
+        description="M1: per teaching problem the teacher samples solutions; each is the in-context example of the "
+        "exam students on similar problems (envgym/LbT-v0's exam); the answer is selected by maj "
+        "(self-consistency), max, sum or avg of those exam scores. Writes m1.jsonl and report.json. Without "
+        "--teacher-base-url the local Gemma-3-270M server is started and used for teacher and students.",
+    )
+    lbt.add_argument("method", choices=["m1"], help="The LbT method (M2 and M3 are not built yet).")
+    lbt.add_argument("--out", default=None, help="Run directory (default: runs/<time>-lbt-<method>-seed<seed>).")
+    lbt.add_argument("--resume", action="store_true", help="Continue the run in --out (the same settings).")
+    from envgym.lbt_config import LbTM1Config
+
+    add_config_flags(lbt, LbTM1Config, title="M1 (LbTM1Config)")
+    add_config_flags(
+        lbt,
+        LLMClientConfig,
+        prefix=_TEACHER_LLM_PREFIX,
+        skip=("temperature",),
+        title="teacher endpoint (greedy, and --temperature for its samples)",
+    )
+    add_config_flags(
+        lbt,
+        LLMClientConfig,
+        prefix=_STUDENT_PREFIX,
+        skip=("temperature",),
+        title="exam students' endpoint (default: the teacher's; temperatures: --exam-temperatures)",
+    )
+    lbt.set_defaults(func=_cmd_lbt)
 
     board = sub.add_parser("leaderboard", help="Rebuild a bench's leaderboard from its run directories.")
     board.add_argument("dir", help="A bench directory (envgym bench --out).")

@@ -14,6 +14,9 @@ ENV_IDS = {
     "envgym/SkillTree-v0": "envgym.skill_tree_env:SkillTreeEnv",
     "envgym/InstructionFollowing-v0": "envgym.skill_list_env:SkillListEnv",
 }
+# Environments that score the teacher instead of training a student: not TeachingEnvs (no budget, no training),
+# so the runner, the bench and check_teaching_env do not take them; gymnasium's check_env does.
+LBT_ENV_IDS = {"envgym/LbT-v0": "envgym.lbt_env:LbTEnv"}
 # Defaults of an id beyond its entry point's (gym.make's kwargs override them). InstructionFollowing-v0 is the
 # skill-list structure on the ifeval-like task (skills = constraint types), with room for its longest answer.
 ENV_DEFAULTS: dict[str, dict] = {
@@ -34,3 +37,6 @@ def register_envs() -> None:
                 # gym.make_vec(id, num_envs=N, vectorization_mode="vector_entry_point"): N envs on Ray actors.
                 vector_entry_point=partial(RayVectorEnv, env_id=env_id),
             )
+    for env_id, entry_point in LBT_ENV_IDS.items():
+        if env_id not in gym.registry:
+            gym.register(id=env_id, entry_point=entry_point, order_enforce=False)

@@ -183,10 +183,14 @@ def test_unknown_env_kwarg_and_mode_are_clear(make_env):
 def test_registered_ids():
     expected = {"envgym/SkillList-v0", "envgym/OpenEnded-v0", "envgym/SkillTree-v0"}
     assert expected <= set(envgym.ENV_IDS)
-    assert set(envgym.ENV_IDS) == {env_id for env_id in gym.registry if env_id.startswith("envgym/")}
+    ours = {env_id for env_id in gym.registry if env_id.startswith("envgym/")}
+    assert set(envgym.ENV_IDS) | set(envgym.LBT_ENV_IDS) == ours
+    assert not set(envgym.ENV_IDS) & set(envgym.LBT_ENV_IDS)
     for env_id, entry_point in envgym.ENV_IDS.items():
         assert gym.spec(env_id).entry_point == entry_point
-        assert gym.spec(env_id).vector_entry_point is not None  # every one steps on Ray through make_vec
+        assert gym.spec(env_id).vector_entry_point is not None  # every teaching env steps on Ray through make_vec
+    for env_id, entry_point in envgym.LBT_ENV_IDS.items():
+        assert gym.spec(env_id).entry_point == entry_point
 
 
 @pytest.mark.slow

@@ -1,0 +1,111 @@
+"""Learning by teaching, M1: pick a teacher's answer by how well students learn from its rationale.
+
+For each teaching problem the teacher samples ``n`` (rationale, answer) solutions. Each is scored by LbT on one
+exam (the same exam for all of a problem's candidates, so scores compare): the students' exam accuracy with that
+solution as their in-context example (:meth:`envgym.lbt_env.LbTEnv.score`). An answer is then selected by
+
+* ``maj``: self-consistency, the most frequent answer (no LbT score);
+* ``max``: the answer of the single best-scored solution;
+* ``sum``: the answer whose solutions' scores add up highest (frequency and quality);
+* ``avg``: the answer whose solutions score highest on average (quality only).
+
+Ties go to the answer seen first. Each rule's accuracy on the teaching problems is compared with the teacher's
+greedy answer.
+
+Example:
+    >>> from envgym.lbt_env import Rationale
+    >>> from agents.lbt import select_answer
+    >>> sols = [Rationale("", "85"), Rationale("", "86"), Rationale("", "86")]
+    >>> select_answer(sols, [0.9, 0.2, 0.3], "maj"), select_answer(sols, [0.9, 0.2, 0.3], "max")
+    ('86', '85')
+    >>> select_answer(sols, [0.9, 0.2, 0.3], "sum"), select_answer(sols, [0.9, 0.2, 0.3], "avg")
+    ('85', '85')
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any, Protocol, runtime_checkable
+
+import numpy as np
+
+from envgym.lbt_env import Rationale, render_prompt, render_shot, split_solution, to_charset
+from skills.errors import InvalidConfig, unknown_name_error
+from skills.llm import LLMClient
+from skills.llm.client_config import LLMClientConfig
+from skills.task import Example
+
+SELECTION_RULES = ("maj", "max", "sum", "avg")
+# A solution's continuation stops at a blank line or the next question, like an exam student's.
+SOLVER_STOP = ["\n\n", "\nQuestion:"]
+
+
+def select_answer(solutions: Sequence[Rationale], scores: Sequence[float], rule: str) -> str:
+    """The answer ``rule`` picks from ``solutions`` and their LbT ``scores`` (see the module docstring)."""
+    if rule not in SELECTION_RULES:
+        raise unknown_name_error("selection rule", rule, SELECTION_RULES)
+    if not solutions or len(solutions) != len(scores):
+        raise InvalidConfig(
+            f"Expects one LbT score per solution and at least one solution; actual {len(solutions)} solutions, "
+            f"{len(scores)} scores."
+        )
+    if rule == "max":
+        return solutions[int(np.argmax(scores))].answer  # argmax: the first of equal maxima
+    grouped: dict[str, list[float]] = {}
+    for solution, score in zip(solutions, scores, strict=True):
+        grouped.setdefault(solution.answer, []).append(float(score))
+    value = {"maj": len, "sum": sum, "avg": lambda s: sum(s) / len(s)}[rule]
+    return max(grouped, key=lambda answer: value(grouped[answer]))  # max keeps the first of equals (dict order)
+
+
+@runtime_checkable
+class Solver(Protocol):
+    """A teacher that solves teaching problems: ``n`` sampled solutions, and its greedy one."""
+
+    def sample(self, problem: str, shots: str, n: int, *, seed: int) -> list[Rationale]: ...
+
+    def greedy(self, problem: str, shots: str) -> Rationale: ...
+
+
+class EndpointSolver:
+    """A teacher behind an OpenAI-compatible completions endpoint, prompted with worked examples (``shots``: a
+    few training problems and their gold answers in the exam format) and the teaching problem.
+
+    Args:
+        llm: the endpoint (``LLMClientConfig`` fields); ``api`` is forced to ``"completions"``.
+        temperature: sampling temperature of :meth:`sample` (greedy is 0).
+    """
+
+    def __init__(self, llm: LLMClientConfig | Mapping[str, Any], *, temperature: float = 1.0) -> None:
+        fields = llm.to_dict() if isinstance(llm, LLMClientConfig) else dict(llm)
+        fields.setdefault("max_tokens", 160)
+        self.client = LLMClient({**fields, "api": "completions"})
+        self.temperature = float(temperature)
+
+    def sample(self, problem: str, shots: str, n: int, *, seed: int) -> list[Rationale]:
+        prompt = render_prompt(shots, problem)
+        replies = self.client.map(
+            lambda k: self.client.complete(prompt, temperature=self.temperature, seed=seed + k, stop=SOLVER_STOP),
+            range(n),
+        )
+        return [_solution(reply) for reply in replies]
+
+    def greedy(self, problem: str, shots: str) -> Rationale:
+        return _solution(self.client.complete(render_prompt(shots, problem), temperature=0.0, stop=SOLVER_STOP))
+
+    def use_cache_dir(self, path: Any) -> None:
+        self.client.use_cache_dir(path)
+
+    def close(self) -> None:
+        self.client.close()
+
+
+def _solution(reply: str) -> Rationale:
+    """A reply as a valid action: printable ASCII, and a reply without an ``Answer:`` line is all answer."""
+    solution = split_solution(to_charset(reply))
+    return solution if solution.answer else Rationale("", solution.rationale.split("\n")[0].strip())
+
+
+def worked_examples(examples: Sequence[Example]) -> str:
+    """The solver's in-context examples: training problems with their gold answers, in the exam format."""
+    return "".join(render_shot(ex.question, "", ex.answer) for ex in examples)
