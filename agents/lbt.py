@@ -1,5 +1,6 @@
-"""Learning by teaching, M1: pick a teacher's answer by how well students learn from its rationale.
+"""Learning by teaching's teacher side: M1's answer selection by exam scores, and M2's preference pairs.
 
+M1 picks a teacher's answer by how well students learn from its rationale.
 For each teaching problem the teacher samples ``n`` (rationale, answer) solutions. Each is scored by LbT on one
 exam (the same exam for all of a problem's candidates, so scores compare): the students' exam accuracy with that
 solution as their in-context example (:meth:`envgym.lbt_env.LbTEnv.score`). An answer is then selected by
@@ -11,6 +12,11 @@ solution as their in-context example (:meth:`envgym.lbt_env.LbTEnv.score`). An a
 
 Ties go to the answer seen first. Each rule's accuracy on the teaching problems is compared with the teacher's
 greedy answer.
+
+M2 trains the teacher (a :class:`ModelSolver`, a model in this process) with DPO on pairs of its own solutions:
+each solution scores ``lbt_weight`` x LbT score + (1 - ``lbt_weight``) x correctness (:func:`solution_score`), and
+:func:`preference_pairs` keeps the pairs whose scores differ by more than the gap (0.3), widest first, at most 8
+per problem; the baseline scores by correctness alone.
 
 Example:
     >>> from envgym.lbt_env import Rationale
@@ -29,15 +35,17 @@ from typing import Any, Protocol, runtime_checkable
 
 import numpy as np
 
-from envgym.lbt_env import Rationale, render_prompt, render_shot, split_solution, to_charset
+from envgym.lbt_env import Rationale, render_prompt, render_shot, render_solution, split_solution, to_charset
 from skills.errors import InvalidConfig, unknown_name_error
 from skills.llm import LLMClient
 from skills.llm.client_config import LLMClientConfig
-from skills.task import Example
+from skills.task import Example, PreferencePair
 
 SELECTION_RULES = ("maj", "max", "sum", "avg")
 # A solution's continuation stops at a blank line or the next question, like an exam student's.
 SOLVER_STOP = ["\n\n", "\nQuestion:"]
+# Scores are float means (0.8 - 0.5 is 0.30000000000000004): a gap must exceed the threshold by more than this.
+GAP_TOLERANCE = 1e-9
 
 
 def select_answer(solutions: Sequence[Rationale], scores: Sequence[float], rule: str) -> str:
@@ -109,3 +117,71 @@ def _solution(reply: str) -> Rationale:
 def worked_examples(examples: Sequence[Example]) -> str:
     """The solver's in-context examples: training problems with their gold answers, in the exam format."""
     return "".join(render_shot(ex.question, "", ex.answer) for ex in examples)
+
+
+class ModelSolver:
+    """A teacher that is a model in this process (an :class:`~students.hf_student.HFStudent`, e.g. Gemma-3-270M with
+    LoRA), so M2 can train it. The solver prompt is its question, formatted as it formats every question (a base
+    model reads it as raw text with ``HFStudentConfig(prompt_template="{question}")``); its continuations are cut
+    where an exam student's would be."""
+
+    def __init__(self, model: Any, *, temperature: float = 1.0) -> None:
+        self.model = model
+        self.temperature = float(temperature)
+
+    def sample_many(self, prompts: Sequence[str], n: int, *, seed: int) -> list[list[Rationale]]:
+        """``n`` sampled solutions per prompt (one batched generation)."""
+        texts = self.model.sample_answers(list(prompts), n, temperature=self.temperature, seed=seed)
+        return [[_solution(_cut(text)) for text in row] for row in texts]
+
+    def greedy_many(self, prompts: Sequence[str]) -> list[Rationale]:
+        return [_solution(_cut(text)) for text in self.model.answer(list(prompts))]
+
+    def sample(self, problem: str, shots: str, n: int, *, seed: int) -> list[Rationale]:
+        return self.sample_many([render_prompt(shots, problem)], n, seed=seed)[0]
+
+    def greedy(self, problem: str, shots: str) -> Rationale:
+        return self.greedy_many([render_prompt(shots, problem)])[0]
+
+
+def _cut(text: str) -> str:
+    positions = [text.find(stop) for stop in SOLVER_STOP if stop in text]
+    return text[: min(positions)] if positions else text
+
+
+def solution_score(correct: float, lbt_score: float, lbt_weight: float) -> float:
+    """M2's score of a solution: ``lbt_weight`` x LbT score + (1 - ``lbt_weight``) x correctness."""
+    return lbt_weight * lbt_score + (1.0 - lbt_weight) * correct
+
+
+def preference_pairs(
+    prompt: str,
+    skill: str,
+    solutions: Sequence[Rationale],
+    scores: Sequence[float],
+    *,
+    gap: float,
+    cap: int,
+) -> list[PreferencePair]:
+    """M2's pairs of one problem: every (better, worse) solution whose scores differ by more than ``gap``, the
+    widest gaps first, at most ``cap``; a pair of identical texts, or one repeated, is skipped."""
+    texts = [render_solution(s.rationale, s.answer) for s in solutions]
+    candidates = sorted(
+        (
+            (scores[i] - scores[j], i, j)
+            for i in range(len(solutions))
+            for j in range(len(solutions))
+            if scores[i] - scores[j] > gap + GAP_TOLERANCE
+        ),
+        key=lambda item: (-item[0], item[1], item[2]),
+    )
+    pairs: list[PreferencePair] = []
+    seen: set[tuple[str, str]] = set()
+    for difference, i, j in candidates:
+        if len(pairs) >= cap:
+            break
+        if texts[i] == texts[j] or (texts[i], texts[j]) in seen:
+            continue
+        seen.add((texts[i], texts[j]))
+        pairs.append(PreferencePair(prompt, texts[i], texts[j], skill, metadata={"score_gap": difference}))
+    return pairs

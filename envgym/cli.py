@@ -87,6 +87,15 @@ def _env_kwargs(args: argparse.Namespace, base: dict[str, Any] | None = None) ->
 
 _TEACHER_LLM_PREFIX = "teacher-"
 _LLM_PREFIX = "llm-"  # discover-skills: the LLM is not a teacher there
+# envgym lbt m2 trains its teacher in this process: where it runs and how it generates are not settings there.
+_LBT_SKIPPED_MODEL_FIELDS = (
+    "generator",
+    "generator_llm",
+    "generator_sync",
+    "placement",
+    "ray_num_gpus",
+    "ray_num_cpus",
+)
 _WARMUP_PREFIX = "warmup-"  # envgym spar: the actor's SFT warm-up
 
 
@@ -276,17 +285,31 @@ def _cmd_spar(args: argparse.Namespace) -> int:
 
 def _cmd_lbt(args: argparse.Namespace) -> int:
     from envgym.config_flags import given_fields
-    from envgym.lbt import run_m1
-    from envgym.lbt_config import LbTM1Config
+    from envgym.lbt import run_m1, run_m2
+    from envgym.lbt_config import LbTRunConfig
     from skills.llm import LLMClientConfig
+    from students.hf_student_config import HFStudentConfig
 
-    config = LbTM1Config.from_dict(given_fields(args, LbTM1Config))
+    config = LbTRunConfig.from_dict(given_fields(args, LbTRunConfig))
     teacher = given_fields(args, LLMClientConfig, prefix=_TEACHER_LLM_PREFIX, skip=("temperature",))
+    teacher_model = given_fields(args, HFStudentConfig, prefix=_TEACHER_LLM_PREFIX, skip=_LBT_SKIPPED_MODEL_FIELDS)
     student = given_fields(args, LLMClientConfig, prefix=_STUDENT_PREFIX, skip=("temperature",))
     stamp = dt.datetime.now().strftime("%Y%m%d-%H%M%S")
     out = Path(args.out) if args.out else Path("runs") / f"{stamp}-lbt-{args.method}-seed{config.seed}"
-    if not teacher.get("base_url"):
-        console.print("No --teacher-base-url: the local Gemma-3-270M server is started for the run.")
+    endpoint = teacher if args.method == "m1" else student
+    if not endpoint.get("base_url"):
+        console.print("No endpoint given: the local Gemma-3-270M server is started for the run.")
+    if args.method == "m2":
+        report = run_m2(config, out, student_llm=student, teacher_config=teacher_model, resume=args.resume)
+        accuracy = report["accuracy"]
+        console.print(
+            f"M2: teacher accuracy on {report['held_out_problems']} held-out problems: before "
+            f"{_rate(accuracy['before'])}, after DPO on LbT-scored pairs {_rate(accuracy['after_lbt'])} "
+            f"({report['pairs']['lbt']} pairs), on correctness-only pairs {_rate(accuracy['after_correctness'])} "
+            f"({report['pairs']['correctness']} pairs)"
+        )
+        console.print(f"Results in {out}/ (report.json, m2.jsonl, pairs_lbt.jsonl, pairs_correctness.jsonl)")
+        return 0
     report = run_m1(config, out, teacher_llm=teacher, student_llm=student, resume=args.resume)
     accuracy = report["accuracy"]
     console.print(
@@ -673,18 +696,27 @@ def build_parser() -> argparse.ArgumentParser:
         "(self-consistency), max, sum or avg of those exam scores. Writes m1.jsonl and report.json. Without "
         "--teacher-base-url the local Gemma-3-270M server is started and used for teacher and students.",
     )
-    lbt.add_argument("method", choices=["m1"], help="The LbT method (M2 and M3 are not built yet).")
+    lbt.add_argument(
+        "method", choices=["m1", "m2"], help="m1: answer selection; m2: DPO of the teacher (M3 is not built yet)."
+    )
     lbt.add_argument("--out", default=None, help="Run directory (default: runs/<time>-lbt-<method>-seed<seed>).")
     lbt.add_argument("--resume", action="store_true", help="Continue the run in --out (the same settings).")
-    from envgym.lbt_config import LbTM1Config
+    from envgym.lbt_config import LbTRunConfig
 
-    add_config_flags(lbt, LbTM1Config, title="M1 (LbTM1Config)")
+    add_config_flags(lbt, LbTRunConfig, title="M1 (LbTRunConfig)")
     add_config_flags(
         lbt,
         LLMClientConfig,
         prefix=_TEACHER_LLM_PREFIX,
         skip=("temperature",),
         title="teacher endpoint (greedy, and --temperature for its samples)",
+    )
+    add_config_flags(
+        lbt,
+        HFStudentConfig,
+        prefix=_TEACHER_LLM_PREFIX,
+        skip=_LBT_SKIPPED_MODEL_FIELDS,
+        title="M2's teacher model (Gemma-3-270M; HFStudentConfig over envgym.lbt.M2_TEACHER_DEFAULTS)",
     )
     add_config_flags(
         lbt,

@@ -11,8 +11,8 @@ is the teacher and the students' endpoint.
 
 Example:
     >>> from envgym.lbt import run_m1
-    >>> from envgym.lbt_config import LbTM1Config
-    >>> report = run_m1(LbTM1Config(problems=4), "runs/lbt-m1")  # doctest: +SKIP
+    >>> from envgym.lbt_config import LbTRunConfig
+    >>> report = run_m1(LbTRunConfig(problems=4), "runs/lbt-m1")  # doctest: +SKIP
     >>> report["accuracy"]["greedy"], report["accuracy"]["max"]  # doctest: +SKIP
 """
 
@@ -28,12 +28,22 @@ from typing import Any
 import numpy as np
 from tqdm import tqdm
 
-from agents.lbt import SELECTION_RULES, EndpointSolver, Solver, select_answer, worked_examples
+from agents.lbt import (
+    SELECTION_RULES,
+    EndpointSolver,
+    ModelSolver,
+    Solver,
+    preference_pairs,
+    select_answer,
+    solution_score,
+    worked_examples,
+)
 from envgym.files import acquire_run_lock, dumps, read_json, write_text_atomic
-from envgym.lbt_config import LbTM1Config
-from envgym.lbt_env import LbTEnv
+from envgym.lbt_config import LbTRunConfig
+from envgym.lbt_env import LbTEnv, Rationale, render_prompt
 from envgym.runner import check_run_dir, refuse_existing_run
 from skills.errors import InvalidConfig
+from skills.task import Example
 
 ROWS_FILE = "m1.jsonl"
 LLM_CACHE = "llm_cache"
@@ -51,13 +61,13 @@ def _endpoint(llm: Mapping[str, Any] | None) -> Iterator[dict[str, Any]]:
         yield {**dict(llm or {}), "base_url": server.base_url}
 
 
-def exam_students(config: LbTM1Config, student_llm: Mapping[str, Any]) -> list[Any]:
+def exam_students(config: LbTRunConfig, student_llm: Mapping[str, Any]) -> list[Any]:
     """The exam students' specs: the student endpoint at each temperature, then the local students."""
     return [{**dict(student_llm), "temperature": t} for t in config.temperatures()] + config.local()
 
 
 def run_m1(
-    config: LbTM1Config,
+    config: LbTRunConfig,
     out_dir: str | Path,
     *,
     teacher_llm: Mapping[str, Any] | None = None,
@@ -91,17 +101,9 @@ def run_m1(
         lock.release()
 
 
-def _run(
-    config: LbTM1Config,
-    env: LbTEnv,
-    solver: Solver,
-    out: Path,
-    settings: dict[str, Any],
-    resume: bool,
-    progress: bool,
-) -> dict[str, Any]:
-    run_config = {"method": "m1", "config": config.to_dict(), "students": [s.name for s in env.students], **settings}
-    rows_path = out / ROWS_FILE
+def _open_rows(out: Path, run_config: dict[str, Any], rows_file: str, resume: bool) -> list[dict[str, Any]]:
+    """A new run's config.json, or a resumed run's rows so far (its settings checked against ``run_config``)."""
+    rows_path = out / rows_file
     if resume:
         saved = read_json(out / "config.json", "Run file")
         if saved != run_config:
@@ -115,13 +117,31 @@ def _run(
         write_text_atomic(out / "config.json", dumps(run_config, indent=2) + "\n")
         rows = []
     write_text_atomic(rows_path, "".join(dumps(row) + "\n" for row in rows))
+    return rows
+
+
+def _append_rows(path: Path, rows: list[dict[str, Any]]) -> None:
+    with open(path, "a") as f:
+        f.write("".join(dumps(row) + "\n" for row in rows))
+
+
+def _run(
+    config: LbTRunConfig,
+    env: LbTEnv,
+    solver: Solver,
+    out: Path,
+    settings: dict[str, Any],
+    resume: bool,
+    progress: bool,
+) -> dict[str, Any]:
+    run_config = {"method": "m1", "config": config.to_dict(), "students": [s.name for s in env.students], **settings}
+    rows = _open_rows(out, run_config, ROWS_FILE, resume)
     env.reset(seed=config.seed)
     problems = env.episode_problems
     start = time.perf_counter()
     for index in tqdm(range(len(rows), len(problems)), desc="LbT M1", disable=not progress):
         row = _problem_row(config, env, solver, problems[index], index)
-        with open(rows_path, "a") as f:
-            f.write(dumps(row) + "\n")
+        _append_rows(out / ROWS_FILE, [row])
         rows.append(row)
     report = m1_report(rows, [s.name for s in env.students])
     report.update(config=run_config, wall_seconds_this_session=time.perf_counter() - start)
@@ -139,7 +159,7 @@ def _read_rows(path: Path) -> list[dict[str, Any]]:
     return rows
 
 
-def _problem_row(config: LbTM1Config, env: LbTEnv, solver: Solver, problem: Any, index: int) -> dict[str, Any]:
+def _problem_row(config: LbTRunConfig, env: LbTEnv, solver: Solver, problem: Any, index: int) -> dict[str, Any]:
     seed = int(np.random.SeedSequence([config.seed, index, 31]).generate_state(1)[0])
     rng = np.random.default_rng([seed, 37])
     shots = worked_examples(env.pool.sample(problem.skill, config.shots, rng))
@@ -215,3 +235,194 @@ def m1_report(rows: list[dict[str, Any]], students: list[str]) -> dict[str, Any]
 
 def _mean(values: list[float]) -> float | None:
     return float(np.mean(values)) if values else None
+
+
+M2_ROWS_FILE = "m2.jsonl"
+# Chunks of teaching problems sampled in one batched generation (and written together: a resumed run continues at
+# the next chunk, whose seed does not depend on what ran before).
+M2_CHUNK = 8
+# The teacher M2 trains: Gemma-3-270M with LoRA, prompted with the whole solver prompt; DPO's rate suits LoRA.
+M2_TEACHER_DEFAULTS: dict[str, Any] = {
+    "lora": True,
+    "lora_r": 16,
+    "prompt_template": "{question}",
+    "max_new_tokens": 40,
+    "max_length": 512,
+    "learning_rate": 1e-4,
+    "dpo_learning_rate": 1e-4,
+    "dpo_batch_size": 8,
+    "eval_batch_size": 32,
+}
+
+
+def run_m2(
+    config: LbTRunConfig,
+    out_dir: str | Path,
+    *,
+    student_llm: Mapping[str, Any] | None = None,
+    teacher_config: Mapping[str, Any] | None = None,
+    teacher: Any = None,
+    students: list[Any] | None = None,
+    resume: bool = False,
+    progress: bool = True,
+) -> dict[str, Any]:
+    """Run (or continue) M2 in ``out_dir``: the teacher's accuracy on held-out test problems before and after DPO on
+    pairs scored with LbT, against DPO on pairs scored by correctness alone. ``teacher``: an
+    :class:`~students.hf_student.HFStudent` with ``prompt_template="{question}"`` (default: Gemma-3-270M with LoRA,
+    ``M2_TEACHER_DEFAULTS`` updated by ``teacher_config``); ``students``: exam students (default: the student
+    endpoint, or the local Gemma server started for the run, at each ``exam_temperatures``)."""
+    out = check_run_dir(out_dir, resume=resume)
+    lock = acquire_run_lock(out)
+    try:
+        need_server = students is None and not (student_llm or {}).get("base_url")
+        with _endpoint(student_llm) if need_server else contextlib.nullcontext(dict(student_llm or {})) as llm:
+            specs = students if students is not None else exam_students(config, llm)
+            env = LbTEnv(task=config.task, students=specs, exam_size=config.exam_size)
+            teacher_fields = {**M2_TEACHER_DEFAULTS, **dict(teacher_config or {})}
+            built = teacher is None
+            if built:
+                from students.gemma import gemma_student_dir
+                from students.hf_student import HFStudent
+                from students.hf_student_config import HFStudentConfig
+
+                teacher = HFStudent(gemma_student_dir(), HFStudentConfig.from_dict(teacher_fields))
+            for part in env.students:
+                use = getattr(part, "use_cache_dir", None)
+                if callable(use):
+                    use(out / LLM_CACHE)
+            settings = {key: value for key, value in llm.items() if key != "base_url"}
+            run_config = {
+                "method": "m2",
+                "config": config.to_dict(),
+                "students": [s.name for s in env.students],
+                "teacher": teacher_fields if built else type(teacher).__name__,
+                **settings,
+            }
+            try:
+                return _run_m2(
+                    config, env, ModelSolver(teacher, temperature=config.temperature), out, run_config, resume, progress
+                )
+            finally:
+                env.close()
+    finally:
+        lock.release()
+
+
+def _m2_problems(config: LbTRunConfig, env: LbTEnv) -> tuple[list[tuple[Example, str]], list[tuple[Example, str]]]:
+    """(training problem, solver prompt) pairs, skills in turn from the training side, and held-out test problems
+    with theirs; every prompt's worked examples are other training problems of the skill. Seeded."""
+    rng = np.random.default_rng([config.seed, 41])
+
+    def with_prompt(problem: Example) -> tuple[Example, str]:
+        own = env.task.heldout_key(problem.question)
+        shots = [
+            ex
+            for ex in env.pool.sample(problem.skill, config.shots + 1, rng)
+            if env.task.heldout_key(ex.question) != own
+        ][: config.shots]
+        return problem, render_prompt(worked_examples(shots), problem.question)
+
+    train: list[tuple[Example, str]] = []
+    seen: set[str] = set()
+    while len(train) < config.problems:
+        problem = env.pool.sample(env.skills[len(train) % len(env.skills)], 1, rng)[0]
+        if env.task.heldout_key(problem.question) not in seen:
+            seen.add(env.task.heldout_key(problem.question))
+            train.append(with_prompt(problem))
+    test = env.splits.all_questions("test")
+    by_skill = {skill: [ex for ex in test if ex.skill == skill] for skill in env.skills}
+    held_out = [
+        by_skill[env.skills[i % len(env.skills)]][i // len(env.skills)]
+        for i in range(config.eval_problems)
+        if i // len(env.skills) < len(by_skill[env.skills[i % len(env.skills)]])
+    ]
+    return train, [with_prompt(problem) for problem in held_out]
+
+
+def _accuracy(env: LbTEnv, solver: ModelSolver, problems: list[tuple[Example, str]]) -> float:
+    solutions = solver.greedy_many([prompt for _, prompt in problems])
+    return float(
+        np.mean([env.task.score(problem, s.answer) for (problem, _), s in zip(problems, solutions, strict=True)])
+    )
+
+
+def _run_m2(
+    config: LbTRunConfig,
+    env: LbTEnv,
+    solver: ModelSolver,
+    out: Path,
+    run_config: dict[str, Any],
+    resume: bool,
+    progress: bool,
+) -> dict[str, Any]:
+    start = time.perf_counter()
+    rows = _open_rows(out, run_config, M2_ROWS_FILE, resume)
+    train, held_out = _m2_problems(config, env)
+    before = _accuracy(env, solver, held_out)
+    snapshot = solver.model.snapshot()
+    chunks = range(len(rows) // M2_CHUNK * M2_CHUNK, len(train), M2_CHUNK)
+    rows = rows[: len(rows) // M2_CHUNK * M2_CHUNK]  # a chunk cut short is sampled again whole
+    write_text_atomic(out / M2_ROWS_FILE, "".join(dumps(row) + "\n" for row in rows))
+    for first in tqdm(chunks, desc="LbT M2: sample and score", disable=not progress):
+        part = train[first : first + M2_CHUNK]
+        seed = int(np.random.SeedSequence([config.seed, first, 43]).generate_state(1)[0])
+        sampled = solver.sample_many([prompt for _, prompt in part], config.samples, seed=seed)
+        new = []
+        for offset, ((problem, prompt), solutions) in enumerate(zip(part, sampled, strict=True)):
+            exam = env.exam_for(problem, seed + offset)
+            solutions = [env.validate_action(s) for s in solutions]
+            results = [env.score(problem, s, exam, seed + offset) for s in solutions]
+            new.append(
+                {
+                    "index": first + offset,
+                    "problem": problem.question,
+                    "skill": problem.skill,
+                    "gold": problem.answer,
+                    "prompt": prompt,
+                    "exam": [ex.question for ex in exam],
+                    "samples": [
+                        {
+                            **s.to_json(),
+                            "correct": float(env.task.score(problem, s.answer)),
+                            "lbt_score": r.score,
+                            "student_scores": r.student_scores,
+                        }
+                        for s, r in zip(solutions, results, strict=True)
+                    ],
+                }
+            )
+        _append_rows(out / M2_ROWS_FILE, new)
+        rows += new
+
+    arms = {"lbt": config.lbt_weight, "correctness": 0.0}
+    report: dict[str, Any] = {
+        "method": "m2",
+        "problems": len(rows),
+        "held_out_problems": len(held_out),
+        "accuracy": {"before": before},
+        "pairs": {},
+    }
+    for arm, weight in arms.items():
+        pairs = [
+            pair
+            for row in rows
+            for pair in preference_pairs(
+                row["prompt"],
+                row["skill"],
+                [Rationale(s["rationale"], s["answer"]) for s in row["samples"]],
+                [solution_score(s["correct"], s["lbt_score"], weight) for s in row["samples"]],
+                gap=config.pair_gap,
+                cap=config.max_pairs_per_problem,
+            )
+        ]
+        write_text_atomic(out / f"pairs_{arm}.jsonl", "".join(dumps(pair.to_dict()) + "\n" for pair in pairs))
+        solver.model.restore(snapshot)
+        stats = solver.model.train_preferences(pairs, seed=config.seed) if pairs else {"loss": None}
+        report["pairs"][arm] = len(pairs)
+        report["accuracy"][f"after_{arm}"] = _accuracy(env, solver, held_out)
+        report.setdefault("dpo_loss", {})[arm] = stats.get("loss")
+    samples = [s for row in rows for s in row["samples"]]
+    report["train_sample_accuracy"] = float(np.mean([s["correct"] for s in samples])) if samples else None
+    report.update(config=run_config, wall_seconds_this_session=time.perf_counter() - start)
+    write_text_atomic(out / "report.json", dumps(report, indent=2) + "\n")
+    return report

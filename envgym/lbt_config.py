@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -78,9 +79,13 @@ class LbTConfig:
 
 
 @dataclass
-class LbTM1Config:
-    """``envgym lbt m1``: per teaching problem, ``samples`` teacher solutions scored by LbT on one exam, and the answer
-    picked by each selection rule (maj, max, sum, avg) against the teacher's greedy answer."""
+class LbTRunConfig:
+    """``envgym lbt m1|m2``. M1: per teaching problem, ``samples`` teacher solutions scored by LbT on one exam, and the
+    answer picked by each selection rule (maj, max, sum, avg) against the teacher's greedy answer. M2: the teacher
+    (Gemma-3-270M with LoRA, in this process) samples solutions of training problems, each scored
+    ``lbt_weight`` x LbT score + (1 - lbt_weight) x correctness; pairs whose scores differ by more than
+    ``pair_gap`` (at most ``max_pairs_per_problem`` per problem) train it with DPO, against the same with
+    correctness alone; its accuracy on held-out test problems before and after each."""
 
     task: str = field(default="ifeval-like", metadata={"help": "Task of the teaching problems and exams."})
     problems: int = field(default=8, metadata={"help": "Teaching problems (validation questions, seeded)."})
@@ -99,17 +104,27 @@ class LbTM1Config:
         default="",
         metadata={"help": "Students answering in this process too (comma-separated names or model dirs: default)."},
     )
+    lbt_weight: float = field(
+        default=0.5, metadata={"help": "M2: weight of the LbT score in a solution's score (the rest: correctness)."}
+    )
+    pair_gap: float = field(default=0.3, metadata={"help": "M2: least score difference of a preference pair."})
+    max_pairs_per_problem: int = field(default=8, metadata={"help": "M2: most preference pairs per problem."})
+    eval_problems: int = field(
+        default=56, metadata={"help": "M2: held-out test problems the teacher is evaluated on (skills in turn)."}
+    )
     seed: int = field(default=0, metadata={"help": "Seeds the problems, the exams and the teacher's samples."})
 
     def __post_init__(self) -> None:
-        for name in ("problems", "samples", "shots", "exam_size"):
+        for name in ("problems", "samples", "shots", "exam_size", "max_pairs_per_problem", "eval_problems"):
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-                raise InvalidConfig(f"Expects LbTM1Config.{name} to be an integer >= 1; actual {value!r}.")
+                raise InvalidConfig(f"Expects LbTRunConfig.{name} to be an integer >= 1; actual {value!r}.")
         if isinstance(self.seed, bool) or not isinstance(self.seed, int) or self.seed < 0:
-            raise InvalidConfig(f"Expects LbTM1Config.seed to be a whole number >= 0; actual {self.seed!r}.")
-        if not isinstance(self.temperature, (int, float)) or self.temperature < 0:
-            raise InvalidConfig(f"Expects LbTM1Config.temperature >= 0; actual {self.temperature!r}.")
+            raise InvalidConfig(f"Expects LbTRunConfig.seed to be a whole number >= 0; actual {self.seed!r}.")
+        for name, low, high in (("temperature", 0.0, math.inf), ("lbt_weight", 0.0, 1.0), ("pair_gap", 0.0, 1.0)):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, (int, float)) or not low <= value <= high:
+                raise InvalidConfig(f"Expects LbTRunConfig.{name} in [{low}, {high}]; actual {value!r}.")
         self.temperatures()  # refuses a malformed list now, not after the server started
 
     def temperatures(self) -> list[float]:
@@ -128,8 +143,8 @@ class LbTM1Config:
         return [name.strip() for name in str(self.local_students).split(",") if name.strip()]
 
     @classmethod
-    def from_dict(cls, values: dict[str, Any]) -> LbTM1Config:
-        return config_from_dict(cls, values, "LbTM1Config field")
+    def from_dict(cls, values: dict[str, Any]) -> LbTRunConfig:
+        return config_from_dict(cls, values, "LbTRunConfig field")
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)

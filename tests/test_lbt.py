@@ -12,10 +12,10 @@ import pytest
 from gymnasium.utils.env_checker import check_env
 
 import envgym  # noqa: F401 - registers the environments
-from agents.lbt import select_answer
+from agents.lbt import preference_pairs, select_answer, solution_score
 from envgym.error import InvalidConfig, InvalidPlan, ResetNeeded, UnknownName
-from envgym.lbt import m1_report, run_m1
-from envgym.lbt_config import LbTM1Config
+from envgym.lbt import m1_report, run_m1, run_m2
+from envgym.lbt_config import LbTRunConfig
 from envgym.lbt_env import LbTEnv, Rationale, extract_answer, split_solution
 from students.exam_students import ExamStudent, make_exam_students
 
@@ -221,7 +221,7 @@ class ScriptedSolver:
 
 
 def test_m1_selects_by_exam_scores_where_self_consistency_fails_and_resumes(tmp_path):
-    config = LbTM1Config(task="arithmetic", problems=3, samples=4, exam_size=4)
+    config = LbTRunConfig(task="arithmetic", problems=3, samples=4, exam_size=4)
     report = run_m1(config, tmp_path / "run", solver=ScriptedSolver(), students=[FollowsTheExample()], progress=False)
     accuracy = report["accuracy"]
     assert accuracy["greedy"] == 0.0 and accuracy["maj"] == 0.0  # the wrong answer is the most frequent
@@ -240,7 +240,7 @@ def test_m1_selects_by_exam_scores_where_self_consistency_fails_and_resumes(tmp_
     }
     with pytest.raises(InvalidConfig, match="differ"):
         run_m1(
-            LbTM1Config(task="arithmetic", problems=4, samples=4, exam_size=4),
+            LbTRunConfig(task="arithmetic", problems=4, samples=4, exam_size=4),
             tmp_path / "run",
             solver=ScriptedSolver(),
             students=[FollowsTheExample()],
@@ -299,3 +299,59 @@ def test_envgym_lbt_m1_runs_against_the_real_server_and_resumes_from_its_cache(t
     again = subprocess.run([*command, "--resume"], capture_output=True, text=True, timeout=600)
     assert again.returncode == 0, again.stderr[-2000:]
     assert [json.loads(line) for line in (out / "m1.jsonl").read_text().splitlines()] == rows
+
+
+def test_m2_pairs_keep_gaps_over_the_threshold_widest_first_and_capped():
+    sols = [Rationale("", a) for a in ("1", "2", "3", "4", "4")]
+    scores = [1.0, 0.8, 0.5, 0.1, 0.1]
+    pairs = preference_pairs("Q", "add_carry", sols, scores, gap=0.3, cap=8)
+    got = [(p.chosen, p.rejected) for p in pairs]
+    # (1,4) twice in scores but one text pair: the repeat is skipped; 0.8-0.5 = 0.3 is not more than the gap.
+    assert got == [
+        ("Answer: 1", "Answer: 4"),
+        ("Answer: 2", "Answer: 4"),
+        ("Answer: 1", "Answer: 3"),
+        ("Answer: 3", "Answer: 4"),
+    ]
+    assert [round(p.metadata["score_gap"], 2) for p in pairs] == [0.9, 0.7, 0.5, 0.4]
+    assert len(preference_pairs("Q", "add_carry", sols, scores, gap=0.3, cap=2)) == 2
+    assert preference_pairs("Q", "s", [Rationale("", "1")] * 2, [1.0, 0.0], gap=0.3, cap=8) == []  # same text
+    assert solution_score(1.0, 0.2, 0.5) == 0.6 and solution_score(1.0, 0.2, 0.0) == 1.0
+
+
+@pytest.mark.slow
+def test_m2_trains_a_real_teacher_with_dpo_on_lbt_and_on_correctness_pairs_and_resumes(tmp_path, default_dir):
+    from students import HFStudent, HFStudentConfig
+
+    class BareQuestion(HFStudent):
+        """The default student reads bare questions ('47+38='): it sees only the solver prompt's last one."""
+
+        def format_prompt(self, question):
+            return super().format_prompt(question.split("Question: ")[-1].strip())
+
+    def teacher():
+        return BareQuestion(default_dir, HFStudentConfig(max_new_tokens=6, dpo_learning_rate=1e-4, dpo_batch_size=8))
+
+    config = LbTRunConfig(task="arithmetic", problems=10, samples=4, exam_size=3, eval_problems=16, temperature=1.5)
+    report = run_m2(config, tmp_path / "m2", teacher=teacher(), students=[FollowsTheExample()], progress=False)
+    rows = [json.loads(line) for line in (tmp_path / "m2" / "m2.jsonl").read_text().splitlines()]
+    assert len(rows) == report["problems"] == 10
+    held_out = {ex.question for ex in LbTEnv(task="arithmetic", students=[AlwaysRight()]).splits.all_questions("test")}
+    assert not {row["problem"] for row in rows} & held_out  # M2 trains on training-side problems only
+    # The scripted students learn exactly from right answers: LbT score == correctness, so both arms' pairs agree.
+    assert all(s["lbt_score"] == s["correct"] for row in rows for s in row["samples"])
+    assert report["pairs"]["lbt"] == report["pairs"]["correctness"] > 0
+    assert all(loss is not None for loss in report["dpo_loss"].values())
+    pairs = [json.loads(line) for line in (tmp_path / "m2" / "pairs_lbt.jsonl").read_text().splitlines()]
+    assert all(
+        _gold(p["question"].split("Question: ")[-1].strip()) == p["chosen"].removeprefix("Answer: ") for p in pairs
+    )  # every chosen solution is the right answer
+    assert set(report["accuracy"]) == {"before", "after_lbt", "after_correctness"}
+    # Cut after the first chunk of 8 problems: the resumed run samples the rest and reaches the same report.
+    (tmp_path / "m2" / "m2.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows[:9]))
+    resumed = run_m2(
+        config, tmp_path / "m2", teacher=teacher(), students=[FollowsTheExample()], resume=True, progress=False
+    )
+    assert [json.loads(line) for line in (tmp_path / "m2" / "m2.jsonl").read_text().splitlines()] == rows
+    strip = {"config", "wall_seconds_this_session"}
+    assert {k: v for k, v in resumed.items() if k not in strip} == {k: v for k, v in report.items() if k not in strip}
