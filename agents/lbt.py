@@ -30,6 +30,7 @@ Example:
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping, Sequence
 from typing import Any, Protocol, runtime_checkable
 
@@ -185,3 +186,47 @@ def preference_pairs(
         seen.add((texts[i], texts[j]))
         pairs.append(PreferencePair(prompt, texts[i], texts[j], skill, metadata={"score_gap": difference}))
     return pairs
+
+
+# -- M3: iterative refinement of in-context examples ------------------------------------------------------------
+_EXAMPLE_BLOCK = re.compile(r"Question:[ \t]*(?P<question>[^\n]+)\n(?P<body>(?:(?!Question:)[^\n]*\n?)*)")
+
+
+def render_examples(examples: Sequence[Rationale | Example]) -> str:
+    """An in-context example set as shots: each a question, its rationale and ``Answer:`` line."""
+    shots = []
+    for example in examples:
+        rationale = getattr(example, "metadata", {}).get("rationale", "") if isinstance(example, Example) else ""
+        shots.append(render_shot(example.question, rationale, example.answer))
+    return "".join(shots)
+
+
+def parse_examples(text: str, limit: int) -> list[Example]:
+    """The ``Question: ... Answer: ...`` blocks of a teacher's rewrite, at most ``limit``, as examples (skill unset:
+    the caller files them); a block without an answer line is skipped."""
+    found: list[Example] = []
+    for block in _EXAMPLE_BLOCK.finditer(text):
+        solution = split_solution(block["body"])
+        if solution.answer:
+            found.append(Example(block["question"].strip(), solution.answer, "", {"rationale": solution.rationale}))
+        if len(found) == limit:
+            break
+    return found
+
+
+def rewrite_prompt(examples: Sequence[Example], failures: Sequence[dict[str, str]]) -> str:
+    """M3's request to the teacher: the current examples, the students' failures with them in context, reasons for
+    failure, then a rewritten example set in the same format."""
+    lines = ["Students studied these worked examples:", "", render_examples(examples).rstrip(), ""]
+    lines += ["With them, the students got these questions wrong:"]
+    for failure in failures:
+        lines.append(
+            f"- {failure['question']} (the students wrote {failure['answer']!r}; correct: {failure['gold']!r})"
+        )
+    lines += [
+        "",
+        "First state in one line why the examples misled the students. Then write improved worked examples in the "
+        "same format (Question: ... then Answer: ...).",
+        "Reason:",
+    ]
+    return "\n".join(lines)

@@ -285,7 +285,7 @@ def _cmd_spar(args: argparse.Namespace) -> int:
 
 def _cmd_lbt(args: argparse.Namespace) -> int:
     from envgym.config_flags import given_fields
-    from envgym.lbt import run_m1, run_m2
+    from envgym.lbt import run_m1, run_m2, run_m3
     from envgym.lbt_config import LbTRunConfig
     from skills.llm import LLMClientConfig
     from students.hf_student_config import HFStudentConfig
@@ -296,9 +296,16 @@ def _cmd_lbt(args: argparse.Namespace) -> int:
     student = given_fields(args, LLMClientConfig, prefix=_STUDENT_PREFIX, skip=("temperature",))
     stamp = dt.datetime.now().strftime("%Y%m%d-%H%M%S")
     out = Path(args.out) if args.out else Path("runs") / f"{stamp}-lbt-{args.method}-seed{config.seed}"
-    endpoint = teacher if args.method == "m1" else student
+    endpoint = student if args.method == "m2" else teacher
     if not endpoint.get("base_url"):
         console.print("No endpoint given: the local Gemma-3-270M server is started for the run.")
+    if args.method == "m3":
+        report = run_m3(config, out, teacher_llm=teacher, student_llm=student, resume=args.resume)
+        for mode, values in report["val_accuracy_by_round"].items():
+            rounds = " -> ".join(f"{value:.3f}" for value in values)
+            console.print(f"M3 ({mode.replace('_', ' ')} scoring), validation accuracy by round: {rounds}")
+        console.print(f"Results in {out}/ (report.json, m3.jsonl)")
+        return 0
     if args.method == "m2":
         report = run_m2(config, out, student_llm=student, teacher_config=teacher_model, resume=args.resume)
         accuracy = report["accuracy"]
@@ -690,20 +697,24 @@ def build_parser() -> argparse.ArgumentParser:
 
     lbt = sub.add_parser(
         "lbt",
-        help="Learning by teaching: M1 picks the teacher's answers by how well students learn from its rationales.",
+        help="Learning by teaching: the teacher scored by how well students learn from its rationales (M1-M3).",
         description="M1: per teaching problem the teacher samples solutions; each is the in-context example of the "
         "exam students on similar problems (envgym/LbT-v0's exam); the answer is selected by maj "
-        "(self-consistency), max, sum or avg of those exam scores. Writes m1.jsonl and report.json. Without "
-        "--teacher-base-url the local Gemma-3-270M server is started and used for teacher and students.",
+        "(self-consistency), max, sum or avg of those exam scores. M2: DPO of the teacher (Gemma-3-270M, LoRA) on "
+        "pairs of its solutions scored by correctness and LbT, against correctness alone. M3: the teacher rewrites "
+        "an in-context example set from the students' failures; a beam of sets is kept by their scores. Each writes "
+        "<method>.jsonl and report.json. Without an endpoint the local Gemma-3-270M server is started and used.",
     )
     lbt.add_argument(
-        "method", choices=["m1", "m2"], help="m1: answer selection; m2: DPO of the teacher (M3 is not built yet)."
+        "method",
+        choices=["m1", "m2", "m3"],
+        help="m1: answer selection; m2: DPO of the teacher; m3: refinement of in-context examples.",
     )
     lbt.add_argument("--out", default=None, help="Run directory (default: runs/<time>-lbt-<method>-seed<seed>).")
     lbt.add_argument("--resume", action="store_true", help="Continue the run in --out (the same settings).")
     from envgym.lbt_config import LbTRunConfig
 
-    add_config_flags(lbt, LbTRunConfig, title="M1 (LbTRunConfig)")
+    add_config_flags(lbt, LbTRunConfig, title="LbT methods (LbTRunConfig; M2: and M3: mark their own fields)")
     add_config_flags(
         lbt,
         LLMClientConfig,

@@ -33,17 +33,21 @@ from agents.lbt import (
     EndpointSolver,
     ModelSolver,
     Solver,
+    parse_examples,
     preference_pairs,
+    render_examples,
+    rewrite_prompt,
     select_answer,
     solution_score,
     worked_examples,
 )
 from envgym.files import acquire_run_lock, dumps, read_json, write_text_atomic
 from envgym.lbt_config import LbTRunConfig
-from envgym.lbt_env import LbTEnv, Rationale, render_prompt
+from envgym.lbt_env import LbTEnv, Rationale, render_prompt, to_charset
 from envgym.runner import check_run_dir, refuse_existing_run
-from skills.errors import InvalidConfig
-from skills.task import Example
+from skills.errors import InvalidConfig, unknown_name_error
+from skills.llm import LLMClient
+from skills.task import Example, verify_example
 
 ROWS_FILE = "m1.jsonl"
 LLM_CACHE = "llm_cache"
@@ -426,3 +430,160 @@ def _run_m2(
     report.update(config=run_config, wall_seconds_this_session=time.perf_counter() - start)
     write_text_atomic(out / "report.json", dumps(report, indent=2) + "\n")
     return report
+
+
+M3_ROWS_FILE = "m3.jsonl"
+M3_MODES = ("one_student", "all_students")  # who scores the candidate sets (evaluation always uses all)
+M3_FAILURES_SHOWN = 5  # failures quoted to the teacher per rewrite request
+
+
+def run_m3(
+    config: LbTRunConfig,
+    out_dir: str | Path,
+    *,
+    teacher_llm: Mapping[str, Any] | None = None,
+    student_llm: Mapping[str, Any] | None = None,
+    teacher: Any = None,
+    students: list[Any] | None = None,
+    resume: bool = False,
+    progress: bool = True,
+) -> dict[str, Any]:
+    """Run (or continue) M3 in ``out_dir``: per round, the validation accuracy of the best in-context example set,
+    the beam scored by the first exam student only and by all of them. ``teacher``: an object with
+    ``complete(prompt, temperature=, seed=)`` (default: an :class:`~skills.llm.LLMClient` on the teacher endpoint,
+    or the local Gemma server started for the run)."""
+    out = check_run_dir(out_dir, resume=resume)
+    lock = acquire_run_lock(out)
+    try:
+        need_server = teacher is None or (students is None and not (student_llm or {}).get("base_url"))
+        with _endpoint(teacher_llm) if need_server else contextlib.nullcontext(dict(teacher_llm or {})) as llm:
+            student_endpoint = {**llm, **dict(student_llm or {})} if student_llm else dict(llm)
+            specs = students if students is not None else exam_students(config, student_endpoint)
+            env = LbTEnv(task=config.task, students=specs, exam_size=config.exam_size)
+            if config.skill and config.skill not in env.skills:
+                raise unknown_name_error("skill (--skill)", config.skill, env.skills)
+            if teacher is None:
+                teacher = LLMClient({"max_tokens": 256, **llm, "api": "completions"})
+            for part in (teacher, *env.students):
+                use = getattr(part, "use_cache_dir", None)
+                if callable(use):
+                    use(out / LLM_CACHE)
+            settings = {key: value for key, value in llm.items() if key != "base_url"}
+            run_config = {"method": "m3", "config": config.to_dict(), "students": [s.name for s in env.students]}
+            try:
+                return _run_m3(config, env, teacher, out, {**run_config, **settings}, resume, progress)
+            finally:
+                env.close()
+    finally:
+        lock.release()
+
+
+def _as_rows(examples: list[Example]) -> list[dict[str, str]]:
+    return [
+        {"question": ex.question, "answer": ex.answer, "rationale": ex.metadata.get("rationale", "")} for ex in examples
+    ]
+
+
+def _from_rows(rows: list[dict[str, str]], skill: str) -> list[Example]:
+    return [Example(row["question"], row["answer"], skill, {"rationale": row["rationale"]}) for row in rows]
+
+
+def _run_m3(
+    config: LbTRunConfig,
+    env: LbTEnv,
+    teacher: Any,
+    out: Path,
+    run_config: dict[str, Any],
+    resume: bool,
+    progress: bool,
+) -> dict[str, Any]:
+    start = time.perf_counter()
+    skill = config.skill or env.skills[0]
+    rows = _open_rows(out, run_config, M3_ROWS_FILE, resume)
+    validation = [ex for ex in env.splits.all_questions("val") if ex.skill == skill]
+
+    def accuracy(examples: list[Example], problems: list[Example], seed: int, students: Any = None) -> float:
+        result = env.exam_result(render_examples(examples), problems, seed, students)
+        return float(np.mean(list(result.student_scores.values())))
+
+    if not rows:
+        initial = env.pool.sample(skill, config.examples, np.random.default_rng([config.seed, 47]))
+        initial = [Example(ex.question, ex.answer, skill, {"rationale": ""}) for ex in initial]
+        value = accuracy(initial, validation, config.seed)
+        first = {"round": 0, **{mode: {"beam": [_as_rows(initial)], "val_accuracy": value} for mode in M3_MODES}}
+        _append_rows(out / M3_ROWS_FILE, [first])
+        rows.append(first)
+    for round_index in tqdm(range(len(rows), config.rounds + 1), desc="LbT M3", disable=not progress):
+        seed = int(np.random.SeedSequence([config.seed, round_index, 53]).generate_state(1)[0])
+        rng = np.random.default_rng(seed)
+        failures_batch = env.pool.sample(skill, config.minibatch, rng)
+        scoring_batch = env.pool.sample(skill, config.minibatch, rng)
+        row: dict[str, Any] = {"round": round_index}
+        for mode in M3_MODES:
+            scorers = env.students[:1] if mode == "one_student" else env.students
+            beam = [_from_rows(examples, skill) for examples in rows[-1][mode]["beam"]]
+            candidates = list(beam)
+            stats = {"rewrites": 0, "parsed": 0, "kept_examples": 0, "dropped_unverified": 0, "dropped_heldout": 0}
+            for b, examples in enumerate(beam):
+                result = env.exam_result(render_examples(examples), failures_batch, seed, scorers)
+                failures = [
+                    {"question": ex.question, "answer": answers[i], "gold": ex.answer}
+                    for name, answers in result.answers.items()
+                    for i, ex in enumerate(failures_batch)
+                    if result.scores[name][i] < 1.0
+                ][:M3_FAILURES_SHOWN]
+                for k in range(config.rewrites):
+                    stats["rewrites"] += 1
+                    reply = teacher.complete(
+                        rewrite_prompt(examples, failures), temperature=config.temperature, seed=seed + 7 * b + k
+                    )
+                    rewritten, counts = _refereed_examples(
+                        env, parse_examples(to_charset(reply), config.examples), skill
+                    )
+                    stats["parsed"] += counts["parsed"]
+                    for key in ("dropped_unverified", "dropped_heldout"):
+                        stats[key] += counts[key]
+                    if rewritten:
+                        stats["kept_examples"] += len(rewritten)
+                        candidates.append(rewritten)
+            unique = {json.dumps(_as_rows(c)): c for c in candidates}
+            scored = sorted(
+                ((accuracy(c, scoring_batch, seed, scorers), key) for key, c in unique.items()),
+                key=lambda item: -item[0],
+            )[: config.beam]
+            best = unique[scored[0][1]]
+            row[mode] = {
+                "beam": [json.loads(key) for _, key in scored],
+                "beam_scores": [score for score, _ in scored],
+                "candidates": len(unique),
+                "val_accuracy": accuracy(best, validation, config.seed),
+                **stats,
+            }
+        _append_rows(out / M3_ROWS_FILE, [row])
+        rows.append(row)
+    report = {
+        "method": "m3",
+        "skill": skill,
+        "validation_problems": len(validation),
+        "val_accuracy_by_round": {mode: [row[mode]["val_accuracy"] for row in rows] for mode in M3_MODES},
+        "rewrites_kept": {mode: sum(row[mode].get("kept_examples", 0) > 0 for row in rows[1:]) for mode in M3_MODES},
+        "config": run_config,
+        "wall_seconds_this_session": time.perf_counter() - start,
+    }
+    write_text_atomic(out / "report.json", dumps(report, indent=2) + "\n")
+    return report
+
+
+def _refereed_examples(env: LbTEnv, examples: list[Example], skill: str) -> tuple[list[Example], dict[str, int]]:
+    """A rewrite's examples that may be shown to students: verified by the task as examples of ``skill`` (a wrong
+    worked example would teach the wrong answer), and never a validation or test question."""
+    kept, counts = [], {"parsed": len(examples), "dropped_unverified": 0, "dropped_heldout": 0}
+    for example in examples:
+        filed = Example(example.question, example.answer, skill, example.metadata)
+        if env.splits.is_heldout(filed.question):
+            counts["dropped_heldout"] += 1
+        elif not verify_example(env.task, filed).ok:
+            counts["dropped_unverified"] += 1
+        else:
+            kept.append(filed)
+    return kept, counts

@@ -80,12 +80,20 @@ class LbTConfig:
 
 @dataclass
 class LbTRunConfig:
-    """``envgym lbt m1|m2``. M1: per teaching problem, ``samples`` teacher solutions scored by LbT on one exam, and the
-    answer picked by each selection rule (maj, max, sum, avg) against the teacher's greedy answer. M2: the teacher
-    (Gemma-3-270M with LoRA, in this process) samples solutions of training problems, each scored
-    ``lbt_weight`` x LbT score + (1 - lbt_weight) x correctness; pairs whose scores differ by more than
-    ``pair_gap`` (at most ``max_pairs_per_problem`` per problem) train it with DPO, against the same with
-    correctness alone; its accuracy on held-out test problems before and after each."""
+    """``envgym lbt m1|m2|m3``.
+
+    M1: per teaching problem, ``samples`` teacher solutions scored by LbT on one exam, and the answer picked by each
+    selection rule (maj, max, sum, avg) against the teacher's greedy answer.
+
+    M2: the teacher (Gemma-3-270M with LoRA, in this process) samples solutions of training problems, each scored
+    ``lbt_weight`` x LbT score + (1 - ``lbt_weight``) x correctness; pairs whose scores differ by more than
+    ``pair_gap`` (at most ``max_pairs_per_problem`` per problem) train it with DPO, against the same with correctness
+    alone; its accuracy on held-out test problems before and after each.
+
+    M3: an in-context example set of one skill is refined over ``rounds``: the teacher sees the students' failures
+    with it, states why and rewrites it; candidates (verified, never a held-out question) are scored by the students
+    on a training minibatch and a beam is kept, scored by one student and by all; per round, the best set's
+    validation accuracy."""
 
     task: str = field(default="ifeval-like", metadata={"help": "Task of the teaching problems and exams."})
     problems: int = field(default=8, metadata={"help": "Teaching problems (validation questions, seeded)."})
@@ -112,10 +120,32 @@ class LbTRunConfig:
     eval_problems: int = field(
         default=56, metadata={"help": "M2: held-out test problems the teacher is evaluated on (skills in turn)."}
     )
+    skill: str = field(
+        default="", metadata={"help": "M3: the skill whose in-context examples are refined (default: the first)."}
+    )
+    examples: int = field(default=4, metadata={"help": "M3: in-context examples in a set."})
+    rounds: int = field(default=3, metadata={"help": "M3: refinement rounds."})
+    beam: int = field(default=2, metadata={"help": "M3: example sets kept after each round."})
+    rewrites: int = field(default=2, metadata={"help": "M3: teacher rewrites per kept set per round."})
+    minibatch: int = field(
+        default=8, metadata={"help": "M3: training problems per round, for the failures and for scoring each."}
+    )
     seed: int = field(default=0, metadata={"help": "Seeds the problems, the exams and the teacher's samples."})
 
     def __post_init__(self) -> None:
-        for name in ("problems", "samples", "shots", "exam_size", "max_pairs_per_problem", "eval_problems"):
+        for name in (
+            "problems",
+            "samples",
+            "shots",
+            "exam_size",
+            "max_pairs_per_problem",
+            "eval_problems",
+            "examples",
+            "rounds",
+            "beam",
+            "rewrites",
+            "minibatch",
+        ):
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:
                 raise InvalidConfig(f"Expects LbTRunConfig.{name} to be an integer >= 1; actual {value!r}.")

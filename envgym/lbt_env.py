@@ -186,11 +186,16 @@ class LbTEnv(gym.Env):
     def score(self, problem: Example, solution: Rationale, exam: Sequence[Example], seed: int) -> ExamResult:
         """Every student answers every exam problem with ``problem`` solved by ``solution`` as its in-context
         example; answers are scored by the task's verifier."""
-        shot = render_shot(problem.question, solution.rationale, solution.answer)
-        prompts = [render_prompt(shot, ex.question) for ex in exam]
+        return self.exam_result(render_shot(problem.question, solution.rationale, solution.answer), exam, seed)
+
+    def exam_result(
+        self, shots: str, exam: Sequence[Example], seed: int, students: Sequence[Any] | None = None
+    ) -> ExamResult:
+        """Each of ``students`` (default: all) answers each exam problem after the in-context ``shots``."""
+        prompts = [render_prompt(shots, ex.question) for ex in exam]
         answers: dict[str, list[str]] = {}
         scores: dict[str, list[float]] = {}
-        for student in self.students:
+        for student in self.students if students is None else students:
             replies = student.complete(prompts, stop=STOP, seed=seed)
             answers[student.name] = [extract_answer(reply) for reply in replies]
             scores[student.name] = [

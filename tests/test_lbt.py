@@ -14,7 +14,7 @@ from gymnasium.utils.env_checker import check_env
 import envgym  # noqa: F401 - registers the environments
 from agents.lbt import preference_pairs, select_answer, solution_score
 from envgym.error import InvalidConfig, InvalidPlan, ResetNeeded, UnknownName
-from envgym.lbt import m1_report, run_m1, run_m2
+from envgym.lbt import m1_report, run_m1, run_m2, run_m3
 from envgym.lbt_config import LbTRunConfig
 from envgym.lbt_env import LbTEnv, Rationale, extract_answer, split_solution
 from students.exam_students import ExamStudent, make_exam_students
@@ -354,4 +354,69 @@ def test_m2_trains_a_real_teacher_with_dpo_on_lbt_and_on_correctness_pairs_and_r
     )
     assert [json.loads(line) for line in (tmp_path / "m2" / "m2.jsonl").read_text().splitlines()] == rows
     strip = {"config", "wall_seconds_this_session"}
+    assert {k: v for k, v in resumed.items() if k not in strip} == {k: v for k, v in report.items() if k not in strip}
+
+
+class LearnsFromExplainedExamples:
+    """A scripted exam student: right on every question when some in-context example carries a rationale (a line
+    between its question and its answer), wrong otherwise."""
+
+    def __init__(self, name="explained"):
+        self.name = name
+
+    def complete(self, prompts, *, stop, seed):
+        out = []
+        for prompt in prompts:
+            *shots, last = prompt.split("Question: ")
+            explained = any(len(shot.strip().splitlines()) > 2 for shot in shots if shot.strip())
+            out.append(f"Answer: {_gold(last.strip()) if explained else '-1'}")
+        return out
+
+
+class RewritingTeacher:
+    """A scripted teacher: its rewrite explains one right example, and adds a wrong one and a held-out one."""
+
+    def __init__(self, right, heldout_question):
+        self.right, self.heldout_question = right, heldout_question
+        self.prompts = []
+
+    def complete(self, prompt, *, temperature, seed):
+        self.prompts.append(prompt)
+        return (
+            f"The examples show no working.\nQuestion: {self.right.question}\nadd the ones, carry, add the tens\n"
+            f"Answer: {self.right.answer}\n\nQuestion: 19+19=\nAnswer: 37\n\n"
+            f"Question: {self.heldout_question}\nAnswer: 0\n"
+        )
+
+
+def test_m3_refines_the_example_set_from_failures_keeps_a_beam_and_resumes(tmp_path):
+    env = LbTEnv(task="arithmetic", students=[AlwaysRight()])
+    heldout = next(ex.question for ex in env.splits.all_questions("val") if ex.skill == "add_carry")
+    right = env.pool.sample("add_carry", 1, np.random.default_rng(99))[0]
+    config = LbTRunConfig(task="arithmetic", skill="add_carry", examples=3, rounds=2, beam=2, rewrites=1, minibatch=4)
+    students = [LearnsFromExplainedExamples("a"), LearnsFromExplainedExamples("b")]
+    teacher = RewritingTeacher(right, heldout)
+    report = run_m3(config, tmp_path / "m3", teacher=teacher, students=students, progress=False)
+    assert report["val_accuracy_by_round"] == {"one_student": [0.0, 1.0, 1.0], "all_students": [0.0, 1.0, 1.0]}
+    # The teacher saw the students' failures with the first set.
+    assert "(the students wrote '-1'; correct:" in teacher.prompts[0]
+    rows = [json.loads(line) for line in (tmp_path / "m3" / "m3.jsonl").read_text().splitlines()]
+    first = rows[1]["all_students"]
+    assert first["dropped_unverified"] == first["dropped_heldout"] == 1  # the wrong and the held-out example
+    best = first["beam"][0]
+    assert best == [
+        {"question": right.question, "answer": right.answer, "rationale": "add the ones, carry, add the tens"}
+    ]
+    everything = json.dumps(rows)
+    assert heldout not in everything.replace(teacher.prompts[0], "")  # never in a beam
+    (tmp_path / "m3" / "m3.jsonl").write_text(json.dumps(rows[0]) + "\n" + json.dumps(rows[1]) + "\n")
+    resumed = run_m3(
+        config,
+        tmp_path / "m3",
+        teacher=RewritingTeacher(right, heldout),
+        students=students,
+        resume=True,
+        progress=False,
+    )
+    strip = {"wall_seconds_this_session"}
     assert {k: v for k, v in resumed.items() if k not in strip} == {k: v for k, v in report.items() if k not in strip}
