@@ -84,6 +84,16 @@ def test_bad_plans_are_refused_and_change_nothing(env, plan, error, message):
     assert (base.step_index, base.budget_left, base.student.model.model.embed_tokens.weight.sum().item()) == before
 
 
+def test_a_handlers_output_is_validated_item_by_item_with_its_index():
+    from envgym.plans import validate_training_items
+
+    good = Example("1+1=", "2", "add_carry")
+    with pytest.raises(InvalidPlan, match=r"preference pair 1 to have keys .*missing \['rejected', 'skill'\]"):
+        validate_training_items([good, {"question": "1+1=", "chosen": "2"}], ["add_carry"])
+    with pytest.raises(InvalidPlan, match=r"example 2 to be a skills.Example"):
+        validate_training_items([good, PreferencePair("1+1=", "2", "3", "add_carry"), 42], ["add_carry"])
+
+
 def test_integer_valued_floats_are_whole_counts(env):
     _fresh(env, seed=3)
     _, _, _, _, info = env.step(CountPlan({"add_carry": np.float32(3.0), "compare": 2.0}))
@@ -117,6 +127,7 @@ def test_examples_are_refereed_and_every_rejection_is_counted_by_index(env):
     rows = {row["index"]: row for row in info["rejected_examples"]}
     assert [row["index"] for row in info["rejected_examples"]] == [1, 2, 3, 4]
     assert rows[1]["reason"] == Verdict.WRONG_ANSWER.value and rows[2]["reason"] == Verdict.WRONG_SKILL.value
+    assert [rows[i]["skill"] for i in (1, 2, 4)] == ["add_no_carry", "mul_1d", "add_carry"]  # as filed
     assert rows[3]["reason"] in ("unfit_for_student", Verdict.MALFORMED.value)
     assert rows[4]["reason"] == "unfit_for_student" and "max_length" in rows[4]["detail"]
     assert info["rejected"] == 4 and sum(info["rejections"].values()) == 4
