@@ -22,6 +22,7 @@ import contextlib
 import json
 import time
 from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -47,7 +48,8 @@ from envgym.lbt_env import LbTEnv, Rationale, render_prompt, to_charset
 from envgym.runner import check_run_dir, refuse_existing_run
 from skills.errors import InvalidConfig, unknown_name_error
 from skills.llm import LLMClient
-from skills.task import Example, verify_example
+from skills.registry import make_task
+from skills.task import Example, skill_names, verify_example
 
 ROWS_FILE = "m1.jsonl"
 LLM_CACHE = "llm_cache"
@@ -63,6 +65,55 @@ def _endpoint(llm: Mapping[str, Any] | None) -> Iterator[dict[str, Any]]:
 
     with serve_teacher(port=None, n_threads=1) as server:
         yield {**dict(llm or {}), "base_url": server.base_url}
+
+
+@dataclass(frozen=True)
+class _Run:
+    """An open LbT run: its directory (locked), the endpoint, the environment with its exam students, and the
+    endpoint settings config.json records (a started server's address left out: it differs on every start)."""
+
+    out: Path
+    llm: dict[str, Any]
+    env: LbTEnv
+    settings: dict[str, Any]
+
+
+@contextlib.contextmanager
+def _open_run(
+    config: LbTRunConfig,
+    out_dir: str | Path,
+    *,
+    resume: bool,
+    llm: Mapping[str, Any] | None,
+    student_llm: Mapping[str, Any] | None,
+    students: list[Any] | None,
+    need_server: bool,
+) -> Iterator[_Run]:
+    """Lock the run directory, start the local server if ``need_server`` and ``llm`` names none, build the env with
+    the exam students (``students``, else the student endpoint, default ``llm``, at each exam temperature), point
+    their caches into the run, and close everything afterwards."""
+    out = check_run_dir(out_dir, resume=resume)
+    lock = acquire_run_lock(out)
+    try:
+        with _endpoint(llm) if need_server else contextlib.nullcontext(dict(llm or {})) as endpoint:
+            student_endpoint = {**endpoint, **dict(student_llm or {})} if student_llm else dict(endpoint)
+            specs = students if students is not None else exam_students(config, student_endpoint)
+            env = LbTEnv(task=config.task, students=specs, problems=config.problems, exam_size=config.exam_size)
+            try:
+                _cache_in(out, env.students)
+                yield _Run(out, endpoint, env, {key: value for key, value in endpoint.items() if key != "base_url"})
+            finally:
+                env.close()
+    finally:
+        lock.release()
+
+
+def _cache_in(out: Path, parts: Any) -> None:
+    """Cache the replies of every endpoint-backed part (teacher, exam students) in the run's ``llm_cache``."""
+    for part in parts:
+        use = getattr(part, "use_cache_dir", None)
+        if callable(use):
+            use(out / LLM_CACHE)
 
 
 def exam_students(config: LbTRunConfig, student_llm: Mapping[str, Any]) -> list[Any]:
@@ -83,26 +134,19 @@ def run_m1(
 ) -> dict[str, Any]:
     """Run (or continue) M1 in ``out_dir``; returns the report. ``solver``/``students`` replace the endpoint
     teacher and students (tests, or a user's own models)."""
-    out = check_run_dir(out_dir, resume=resume)
-    lock = acquire_run_lock(out)
-    try:
-        need_server = solver is None or (students is None and not (student_llm or {}).get("base_url"))
-        with _endpoint(teacher_llm) if need_server else contextlib.nullcontext(dict(teacher_llm or {})) as llm:
-            settings = {key: value for key, value in llm.items() if key != "base_url"}
-            student_endpoint = {**llm, **dict(student_llm or {})} if student_llm else dict(llm)
-            specs = students if students is not None else exam_students(config, student_endpoint)
-            env = LbTEnv(task=config.task, students=specs, problems=config.problems, exam_size=config.exam_size)
-            solver = solver or EndpointSolver(llm, temperature=config.temperature)
-            for part in (solver, *env.students):
-                use = getattr(part, "use_cache_dir", None)
-                if callable(use):
-                    use(out / LLM_CACHE)
-            try:
-                return _run(config, env, solver, out, settings, resume, progress)
-            finally:
-                env.close()
-    finally:
-        lock.release()
+    need_server = solver is None or (students is None and not (student_llm or {}).get("base_url"))
+    with _open_run(
+        config,
+        out_dir,
+        resume=resume,
+        llm=teacher_llm,
+        student_llm=student_llm,
+        students=students,
+        need_server=need_server,
+    ) as run:
+        solver = solver or EndpointSolver(run.llm, temperature=config.temperature)
+        _cache_in(run.out, [solver])
+        return _run(config, run.env, solver, run.out, run.settings, resume, progress)
 
 
 def _open_rows(out: Path, run_config: dict[str, Any], rows_file: str, resume: bool) -> list[dict[str, Any]]:
@@ -275,41 +319,27 @@ def run_m2(
     :class:`~students.hf_student.HFStudent` with ``prompt_template="{question}"`` (default: Gemma-3-270M with LoRA,
     ``M2_TEACHER_DEFAULTS`` updated by ``teacher_config``); ``students``: exam students (default: the student
     endpoint, or the local Gemma server started for the run, at each ``exam_temperatures``)."""
-    out = check_run_dir(out_dir, resume=resume)
-    lock = acquire_run_lock(out)
-    try:
-        need_server = students is None and not (student_llm or {}).get("base_url")
-        with _endpoint(student_llm) if need_server else contextlib.nullcontext(dict(student_llm or {})) as llm:
-            specs = students if students is not None else exam_students(config, llm)
-            env = LbTEnv(task=config.task, students=specs, exam_size=config.exam_size)
-            teacher_fields = {**M2_TEACHER_DEFAULTS, **dict(teacher_config or {})}
-            built = teacher is None
-            if built:
-                from students.gemma import gemma_student_dir
-                from students.hf_student import HFStudent
-                from students.hf_student_config import HFStudentConfig
+    need_server = students is None and not (student_llm or {}).get("base_url")
+    with _open_run(
+        config, out_dir, resume=resume, llm=student_llm, student_llm=None, students=students, need_server=need_server
+    ) as run:
+        teacher_fields = {**M2_TEACHER_DEFAULTS, **dict(teacher_config or {})}
+        built = teacher is None
+        if built:
+            from students.gemma import gemma_student_dir
+            from students.hf_student import HFStudent
+            from students.hf_student_config import HFStudentConfig
 
-                teacher = HFStudent(gemma_student_dir(), HFStudentConfig.from_dict(teacher_fields))
-            for part in env.students:
-                use = getattr(part, "use_cache_dir", None)
-                if callable(use):
-                    use(out / LLM_CACHE)
-            settings = {key: value for key, value in llm.items() if key != "base_url"}
-            run_config = {
-                "method": "m2",
-                "config": config.to_dict(),
-                "students": [s.name for s in env.students],
-                "teacher": teacher_fields if built else type(teacher).__name__,
-                **settings,
-            }
-            try:
-                return _run_m2(
-                    config, env, ModelSolver(teacher, temperature=config.temperature), out, run_config, resume, progress
-                )
-            finally:
-                env.close()
-    finally:
-        lock.release()
+            teacher = HFStudent(gemma_student_dir(), HFStudentConfig.from_dict(teacher_fields))
+        run_config = {
+            "method": "m2",
+            "config": config.to_dict(),
+            "students": [s.name for s in run.env.students],
+            "teacher": teacher_fields if built else type(teacher).__name__,
+            **run.settings,
+        }
+        solver = ModelSolver(teacher, temperature=config.temperature)
+        return _run_m2(config, run.env, solver, run.out, run_config, resume, progress)
 
 
 def _m2_problems(config: LbTRunConfig, env: LbTEnv) -> tuple[list[tuple[Example, str]], list[tuple[Example, str]]]:
@@ -452,30 +482,23 @@ def run_m3(
     the beam scored by the first exam student only and by all of them. ``teacher``: an object with
     ``complete(prompt, temperature=, seed=)`` (default: an :class:`~skills.llm.LLMClient` on the teacher endpoint,
     or the local Gemma server started for the run)."""
-    out = check_run_dir(out_dir, resume=resume)
-    lock = acquire_run_lock(out)
-    try:
-        need_server = teacher is None or (students is None and not (student_llm or {}).get("base_url"))
-        with _endpoint(teacher_llm) if need_server else contextlib.nullcontext(dict(teacher_llm or {})) as llm:
-            student_endpoint = {**llm, **dict(student_llm or {})} if student_llm else dict(llm)
-            specs = students if students is not None else exam_students(config, student_endpoint)
-            env = LbTEnv(task=config.task, students=specs, exam_size=config.exam_size)
-            if config.skill and config.skill not in env.skills:
-                raise unknown_name_error("skill (--skill)", config.skill, env.skills)
-            if teacher is None:
-                teacher = LLMClient({"max_tokens": 256, **llm, "api": "completions"})
-            for part in (teacher, *env.students):
-                use = getattr(part, "use_cache_dir", None)
-                if callable(use):
-                    use(out / LLM_CACHE)
-            settings = {key: value for key, value in llm.items() if key != "base_url"}
-            run_config = {"method": "m3", "config": config.to_dict(), "students": [s.name for s in env.students]}
-            try:
-                return _run_m3(config, env, teacher, out, {**run_config, **settings}, resume, progress)
-            finally:
-                env.close()
-    finally:
-        lock.release()
+    skills = skill_names(make_task(config.task))
+    if config.skill and config.skill not in skills:  # before the run directory or a server is made
+        raise unknown_name_error("skill (--skill)", config.skill, skills)
+    need_server = teacher is None or (students is None and not (student_llm or {}).get("base_url"))
+    with _open_run(
+        config,
+        out_dir,
+        resume=resume,
+        llm=teacher_llm,
+        student_llm=student_llm,
+        students=students,
+        need_server=need_server,
+    ) as run:
+        teacher = teacher or LLMClient({"max_tokens": 256, **run.llm, "api": "completions"})
+        _cache_in(run.out, [teacher])
+        run_config = {"method": "m3", "config": config.to_dict(), "students": [s.name for s in run.env.students]}
+        return _run_m3(config, run.env, teacher, run.out, {**run_config, **run.settings}, resume, progress)
 
 
 def _as_rows(examples: list[Example]) -> list[dict[str, str]]:
