@@ -420,3 +420,26 @@ def test_m3_refines_the_example_set_from_failures_keeps_a_beam_and_resumes(tmp_p
     )
     strip = {"wall_seconds_this_session"}
     assert {k: v for k, v in resumed.items() if k not in strip} == {k: v for k, v in report.items() if k not in strip}
+
+
+@pytest.mark.slow
+def test_envgym_lbt_m3_runs_against_the_real_server(teacher_server, tmp_path):
+    import subprocess
+    import sys
+
+    out = tmp_path / "m3"
+    command = [sys.executable, "-m", "envgym.cli", "lbt", "m3", "--skill", "upper", "--rounds", "1", "--examples"]
+    command += ["2", "--minibatch", "3", "--teacher-base-url", teacher_server.base_url, "--out", str(out)]
+    done = subprocess.run(command, capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stderr[-2000:]
+    report = json.loads((out / "report.json").read_text())
+    assert report["skill"] == "upper"
+    assert {mode: len(values) for mode, values in report["val_accuracy_by_round"].items()} == {
+        "one_student": 2,
+        "all_students": 2,
+    }
+    rows = [json.loads(line) for line in (out / "m3.jsonl").read_text().splitlines()]
+    assert rows[1]["all_students"]["rewrites"] == 2  # one per kept set (the beam starts with one) x 2 rewrites
+    splits = LbTEnv(task="ifeval-like", students=[AlwaysRight()]).splits
+    heldout = {ex.question for split in ("val", "test") for ex in splits.all_questions(split)}
+    assert not heldout & {ex["question"] for row in rows for s in row["all_students"]["beam"] for ex in s}
