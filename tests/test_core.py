@@ -152,3 +152,13 @@ def test_a_student_without_snapshot_round_trips_through_a_directory(default_dir)
     assert [ex.question for ex in env.last_training_data] == taught  # what the snapshotted step trained on
     again = env.step({"add_carry": 32})
     assert again[1] == first[1] and again[4]["val_accuracy"] == first[4]["val_accuracy"]
+
+
+def test_reset_and_step_time_their_phases_outside_info():
+    env = SkillListEnv(**TINY)
+    env.reset(seed=0)
+    assert env.timings["generate_seconds"] == env.timings["train_seconds"] == 0.0 < env.timings["eval_seconds"]
+    _, _, _, _, info = env.step({"sub_borrow": 16})
+    assert set(env.timings) == {"generate_seconds", "train_seconds", "eval_seconds"}
+    assert all(seconds > 0 for seconds in env.timings.values())
+    assert not set(env.timings) & set(info)  # wall-clock times would make info differ between identical runs
