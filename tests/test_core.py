@@ -162,3 +162,17 @@ def test_reset_and_step_time_their_phases_outside_info():
     assert set(env.timings) == {"generate_seconds", "train_seconds", "eval_seconds"}
     assert all(seconds > 0 for seconds in env.timings.values())
     assert not set(env.timings) & set(info)  # wall-clock times would make info differ between identical runs
+
+
+def test_the_observation_a_resumed_reset_returns_is_the_callers_to_change(tmp_path):
+    env = SkillListEnv(**TINY)
+    env.reset(seed=0)
+    env.step({"sub_borrow": 16})
+    env.save_checkpoint(tmp_path / "a")
+    resumed = SkillListEnv(**TINY)
+    observation, _ = resumed.reset(options={"checkpoint": tmp_path / "a"})
+    expected = copy.deepcopy(observation)
+    observation["accuracy"][:] = -1.0  # a teacher scribbling on its observation
+    resumed.save_checkpoint(tmp_path / "b")
+    again, _ = SkillListEnv(**TINY).reset(options={"checkpoint": tmp_path / "b"})
+    assert np.array_equal(again["accuracy"], expected["accuracy"])
