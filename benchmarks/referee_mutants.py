@@ -77,8 +77,15 @@ def read_results(path: Path) -> dict[str, str]:
     return results
 
 
-def sample(names: list[str], size: int = SAMPLE_SIZE, seed: int = SEED) -> list[str]:
+def sample(
+    names: list[str], size: int = SAMPLE_SIZE, seed: int = SEED, exclude: tuple[int, int] | None = None
+) -> list[str]:
+    """``size`` of the referee's mutants drawn with ``seed``; ``exclude=(seed, size)`` leaves out an earlier sample
+    (a fresh sample after that one's survivors were killed estimates the score without their bias)."""
     referee = sorted(name for name in names if is_referee(name))
+    if exclude is not None:
+        earlier = set(sample(names, exclude[1], exclude[0]))
+        referee = [name for name in referee if name not in earlier]
     return random.Random(seed).sample(referee, min(size, len(referee)))
 
 
@@ -97,9 +104,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("results", type=Path, help="the output of `mutmut results --all true`")
     parser.add_argument("--size", type=int, default=SAMPLE_SIZE)
     parser.add_argument("--seed", type=int, default=SEED)
+    parser.add_argument(
+        "--exclude", default=None, metavar="SEED,SIZE", help="leave out an earlier sample (e.g. 20261207,60)"
+    )
     args = parser.parse_args(argv)
     results = read_results(args.results)
-    drawn = sample(list(results), args.size, args.seed)
+    exclude = tuple(int(x) for x in args.exclude.split(",")) if args.exclude else None
+    drawn = sample(list(results), args.size, args.seed, exclude)
     if args.command == "sample":
         print(" ".join(drawn))
         return 0
@@ -107,7 +118,8 @@ def main(argv: list[str] | None = None) -> int:
     checked = {name: results[name] for name in drawn if results[name] in {"killed", "survived", "timeout"}}
     killed = sum(status != "survived" for status in checked.values())
     low, high = wilson(killed, len(checked))
-    print(f"referee mutants: {referee} of {len(results)}; sample: {len(drawn)} (seed {args.seed})")
+    left_out = f", leaving out the sample of seed {exclude[0]}" if exclude else ""
+    print(f"referee mutants: {referee} of {len(results)}; sample: {len(drawn)} (seed {args.seed}{left_out})")
     print(f"checked {len(checked)}: {killed} killed (timeouts count as killed), {len(checked) - killed} survived")
     if checked:
         print(f"score {killed / len(checked):.0%} [Wilson 95%: {low:.0%}, {high:.0%}]")
