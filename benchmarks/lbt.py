@@ -210,6 +210,7 @@ def main() -> None:
     parser.add_argument("--m3-skill", default="upper")
     parser.add_argument("--task", default="ifeval-like")
     parser.add_argument("--out", default="benchmarks/lbt")
+    parser.add_argument("--runs", default=None, help="keep the run directories here (resumable; default: temporary)")
     args = parser.parse_args()
     command = (
         f"python benchmarks/lbt.py --seeds {args.seeds!r} --m2-seeds {args.m2_seeds!r} --m3-seeds {args.m3_seeds!r} "
@@ -227,22 +228,26 @@ def main() -> None:
     m2: dict[int, dict[str, Any]] = {}
     m3: dict[int, dict[str, Any]] = {}
     seconds: dict[str, float] = {}
-    with serve_teacher(port=None, n_threads=2) as server, tempfile.TemporaryDirectory() as runs:
+    with serve_teacher(port=None, n_threads=2) as server, tempfile.TemporaryDirectory() as scratch:
+        runs = args.runs or scratch
         endpoint = {"base_url": server.base_url}
         for seed in _seeds(args.seeds):
             run = Path(runs) / f"m1-seed{seed}"
-            run_m1(LbTRunConfig(**common, problems=args.problems, seed=seed), run, teacher_llm=endpoint)
+            config = LbTRunConfig(**common, problems=args.problems, seed=seed)
+            run_m1(config, run, teacher_llm=endpoint, resume=(run / "config.json").exists())
             per_seed[seed] = _rows(run / "m1.jsonl")
             print(f"M1 seed {seed}: {time.perf_counter() - start:.0f} s", flush=True)
         seconds["m1"] = time.perf_counter() - start
         for seed in _seeds(args.m2_seeds):
             config = LbTRunConfig(**common, problems=args.m2_problems, seed=seed)
-            m2[seed] = run_m2(config, Path(runs) / f"m2-seed{seed}", student_llm=endpoint)
+            run = Path(runs) / f"m2-seed{seed}"
+            m2[seed] = run_m2(config, run, student_llm=endpoint, resume=(run / "config.json").exists())
             print(f"M2 seed {seed}: {time.perf_counter() - start:.0f} s", flush=True)
         seconds["m2"] = time.perf_counter() - start - seconds["m1"]
         for seed in _seeds(args.m3_seeds):
             config = LbTRunConfig(**common, skill=args.m3_skill, seed=seed)
-            m3[seed] = run_m3(config, Path(runs) / f"m3-seed{seed}", teacher_llm=endpoint)
+            run = Path(runs) / f"m3-seed{seed}"
+            m3[seed] = run_m3(config, run, teacher_llm=endpoint, resume=(run / "config.json").exists())
             print(f"M3 seed {seed}: {time.perf_counter() - start:.0f} s", flush=True)
         seconds["m3"] = time.perf_counter() - start - seconds["m1"] - seconds["m2"]
     out = Path(args.out)

@@ -211,8 +211,10 @@ def _problem_row(config: LbTRunConfig, env: LbTEnv, solver: Solver, problem: Any
     seed = int(np.random.SeedSequence([config.seed, index, 31]).generate_state(1)[0])
     rng = np.random.default_rng([seed, 37])
     shots = worked_examples(env.pool.sample(problem.skill, config.shots, rng))
-    greedy = env.validate_action(solver.greedy(problem.question, shots))
-    sampled = [env.validate_action(s) for s in solver.sample(problem.question, shots, config.samples, seed=seed)]
+    greedy = env.validate_action(env.fit(solver.greedy(problem.question, shots)))
+    sampled = [
+        env.validate_action(env.fit(s)) for s in solver.sample(problem.question, shots, config.samples, seed=seed)
+    ]
     exam = env.exam_for(problem, seed)
     results = [env.score(problem, solution, exam, seed) for solution in sampled]
     scores = [result.score for result in results]
@@ -404,7 +406,7 @@ def _run_m2(
         new = []
         for offset, ((problem, prompt), solutions) in enumerate(zip(part, sampled, strict=True)):
             exam = env.exam_for(problem, seed + offset)
-            solutions = [env.validate_action(s) for s in solutions]
+            solutions = [env.validate_action(env.fit(s)) for s in solutions]
             results = [env.score(problem, s, exam, seed + offset) for s in solutions]
             new.append(
                 {

@@ -299,6 +299,15 @@ class LbTEnv(gym.Env):
                 )
         return Rationale(fields["rationale"], fields["answer"])
 
+    def fit(self, solution: Rationale) -> Rationale:
+        """``solution`` made a valid action: characters outside the charset dropped, the rationale and the answer cut
+        to their limits. For callers that turn a model's free text into actions (M1, M2); the environment itself
+        refuses, rather than fixes, an action that does not fit."""
+        return Rationale(
+            to_charset(solution.rationale)[: self.config.max_rationale_chars],
+            to_charset(solution.answer)[: self.config.max_answer_chars],
+        )
+
     # -- state -----------------------------------------------------------------------------------------
     @property
     def episode_over(self) -> bool:

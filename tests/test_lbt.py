@@ -443,3 +443,14 @@ def test_envgym_lbt_m3_runs_against_the_real_server(teacher_server, tmp_path):
     splits = LbTEnv(task="ifeval-like", students=[AlwaysRight()]).splits
     heldout = {ex.question for split in ("val", "test") for ex in splits.all_questions(split)}
     assert not heldout & {ex["question"] for row in rows for s in row["all_students"]["beam"] for ex in s}
+
+
+def test_fit_turns_free_text_into_a_valid_action_and_the_env_still_refuses_the_raw_one():
+    env = _env()
+    env.reset(seed=0)
+    raw = Rationale("über " + "r" * 3000, "é" + "9" * 400)
+    with pytest.raises(InvalidPlan):
+        env.validate_action(raw)
+    fitted = env.fit(raw)
+    assert env.validate_action(fitted) == fitted
+    assert fitted.answer == "9" * 256 and fitted.rationale.startswith("ber r") and len(fitted.rationale) == 2048
