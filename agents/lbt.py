@@ -36,10 +36,10 @@ from typing import Any, Protocol, runtime_checkable
 
 import numpy as np
 
-from envgym.lbt_env import Rationale, render_prompt, render_shot, render_solution, split_solution, to_charset
 from skills.errors import InvalidConfig, unknown_name_error
 from skills.llm import LLMClient
 from skills.llm.client_config import LLMClientConfig
+from skills.rationale import Rationale, render_prompt, render_shot, render_solution, split_solution, to_charset
 from skills.task import Example, PreferencePair
 
 SELECTION_RULES = ("maj", "max", "sum", "avg")

@@ -1,13 +1,19 @@
-"""``envgym lbt m1``: learning by teaching's M1 (answer selection by exam scores) as a resumable run.
+"""``envgym lbt m1|m2|m3``: learning by teaching's three methods as resumable runs.
 
-Per teaching problem (``envgym/LbT-v0``'s validation questions, in the episode's seeded order): the teacher's greedy
-solution and ``samples`` sampled ones; one exam; each solution's LbT score (the exam students' accuracy with it in
-context, per student too); the answer each rule selects. ``m1.jsonl`` gets a row per problem as it finishes (a
-resumed run skips those), ``report.json`` the accuracy of greedy, ``maj`` (self-consistency), ``max``, ``sum`` and
-``avg`` on the teaching problems, with each rule also applied to each single student's scores (one student vs all).
+M1 (:func:`run_m1`), answer selection by exam scores. Per teaching problem (``envgym/LbT-v0``'s validation
+questions, in the episode's seeded order): the teacher's greedy solution and ``samples`` sampled ones; one exam;
+each solution's LbT score (the exam students' accuracy with it in context, per student too); the answer each rule
+selects. ``m1.jsonl`` gets a row per problem as it finishes (a resumed run skips those), ``report.json`` the
+accuracy of greedy, ``maj`` (self-consistency), ``max``, ``sum`` and ``avg`` on the teaching problems, with each
+rule also applied to each single student's scores (one student vs all).
 
-Without ``--teacher-base-url`` the local Gemma-3-270M server (``envgym serve-teacher``) is started for the run and
-is the teacher and the students' endpoint.
+M2 (:func:`run_m2`) trains the teacher with DPO on its own solutions' pairs, scored with LbT or by correctness alone
+(``m2.jsonl``, ``pairs_lbt.jsonl``, ``pairs_correctness.jsonl``); M3 (:func:`run_m3`) refines a skill's in-context
+example set round by round (``m3.jsonl``). Each run directory is locked while it runs, holds ``config.json`` (a
+resume must match it) and caches every endpoint reply in ``llm_cache``.
+
+Without an endpoint the local Gemma-3-270M server (``envgym serve-teacher``) is started for the run and is the
+teacher's and the students' endpoint.
 
 Example:
     >>> from envgym.lbt import run_m1
@@ -44,14 +50,15 @@ from agents.lbt import (
 )
 from envgym.files import acquire_run_lock, dumps, read_json, write_text_atomic
 from envgym.lbt_config import LbTRunConfig
-from envgym.lbt_env import LbTEnv, Rationale, render_prompt, to_charset
+from envgym.lbt_env import LbTEnv
 from envgym.runner import check_run_dir, refuse_existing_run
 from skills.errors import InvalidConfig, unknown_name_error
 from skills.llm import LLMClient
+from skills.rationale import Rationale, render_prompt, to_charset
 from skills.registry import make_task
 from skills.task import Example, skill_names, verify_example
 
-ROWS_FILE = "m1.jsonl"
+M1_ROWS_FILE = "m1.jsonl"
 LLM_CACHE = "llm_cache"
 
 
@@ -183,13 +190,13 @@ def _run(
     progress: bool,
 ) -> dict[str, Any]:
     run_config = {"method": "m1", "config": config.to_dict(), "students": [s.name for s in env.students], **settings}
-    rows = _open_rows(out, run_config, ROWS_FILE, resume)
+    rows = _open_rows(out, run_config, M1_ROWS_FILE, resume)
     env.reset(seed=config.seed)
     problems = env.episode_problems
     start = time.perf_counter()
     for index in tqdm(range(len(rows), len(problems)), desc="LbT M1", disable=not progress):
         row = _problem_row(config, env, solver, problems[index], index)
-        _append_rows(out / ROWS_FILE, [row])
+        _append_rows(out / M1_ROWS_FILE, [row])
         rows.append(row)
     report = m1_report(rows, [s.name for s in env.students])
     report.update(config=run_config, wall_seconds_this_session=time.perf_counter() - start)

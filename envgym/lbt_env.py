@@ -30,8 +30,6 @@ from __future__ import annotations
 
 import copy
 import json
-import re
-import string
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -44,71 +42,24 @@ from gymnasium import spaces
 from envgym.files import read_json
 from envgym.lbt_config import LbTConfig
 from skills.errors import DamagedCheckpoint, InvalidConfig, InvalidPlan, ResetNeeded, unknown_name_error
+from skills.rationale import (
+    CHARSET,
+    STOP,
+    Rationale,
+    extract_answer,
+    render_prompt,
+    render_shot,
+    to_charset,
+)
 from skills.registry import make_task
 from skills.splits import TaskSplits, TrainingPool
 from skills.storage import write_text_atomic
 from skills.task import Example, skill_names
 from students.exam_students import make_exam_students
 
-# Printable ASCII with newline and tab: what problems, rationales and answers are written in.
-CHARSET = "".join(ch for ch in string.printable if ch not in "\x0b\x0c\r")
-# The in-context format: the teaching problem and the teacher's solution, then the exam question. A student's
-# continuation stops at a blank line or the next question; its answer is what follows its last "Answer:".
-STOP = ("\n\n", "\nQuestion:")
-_ANSWER = re.compile(r"Answer:[ \t]*(.*)")
 RESET_OPTIONS = ("checkpoint",)
 ACTION_KEYS = ("rationale", "answer")
 STATE_FILE = "lbt_state.json"
-
-
-@dataclass(frozen=True)
-class Rationale:
-    """A teacher's solution of a teaching problem: the reasoning (may be empty) and the final answer."""
-
-    rationale: str
-    answer: str
-
-    def to_json(self) -> dict[str, str]:
-        return {"rationale": self.rationale, "answer": self.answer}
-
-
-def render_solution(rationale: str, answer: str) -> str:
-    """How a solution reads in a prompt: the rationale's lines (blank lines dropped: a blank line ends an example),
-    then ``Answer: <answer>`` (on one line)."""
-    rationale = re.sub(r"\n\s*\n", "\n", rationale.strip())
-    answer = " ".join(answer.split())
-    return f"{rationale}\nAnswer: {answer}" if rationale else f"Answer: {answer}"
-
-
-def render_shot(question: str, rationale: str, answer: str) -> str:
-    """One in-context example: a question and its solution, ending in a blank line."""
-    return f"Question: {question}\n{render_solution(rationale, answer)}\n\n"
-
-
-def render_prompt(shots: str, question: str) -> str:
-    """What a student or teacher continues: in-context examples, then the question to solve."""
-    return f"{shots}Question: {question}\n"
-
-
-def extract_answer(text: str) -> str:
-    """The final answer in a continuation: what follows its last ``Answer:`` on that line; ``""`` if none."""
-    found = _ANSWER.findall(text)
-    return found[-1].strip() if found else ""
-
-
-def split_solution(text: str) -> Rationale:
-    """A continuation as (rationale, answer): the text before its last ``Answer:`` line, and that answer."""
-    matches = list(_ANSWER.finditer(text))
-    if not matches:
-        return Rationale(text.strip(), "")
-    last = matches[-1]
-    return Rationale(text[: last.start()].strip(), last.group(1).strip())
-
-
-def to_charset(text: str) -> str:
-    """``text`` with every character outside :data:`CHARSET` dropped (an LLM's stray unicode), for callers that
-    want a valid action from free text; the environment itself refuses such characters."""
-    return "".join(ch for ch in text if ch in CHARSET)
 
 
 @dataclass(frozen=True)
@@ -280,7 +231,7 @@ class LbTEnv(gym.Env):
             fields = {"rationale": action.get("rationale", ""), "answer": action["answer"]}
         else:
             raise InvalidPlan(
-                "Expects an action {'rationale': str, 'answer': str} or an envgym.lbt_env.Rationale; actual "
+                "Expects an action {'rationale': str, 'answer': str} or a skills.rationale.Rationale; actual "
                 f"{type(action).__name__}."
             )
         limits = {"rationale": self.config.max_rationale_chars, "answer": self.config.max_answer_chars}
@@ -295,7 +246,8 @@ class LbTEnv(gym.Env):
             if bad is not None:
                 raise InvalidPlan(
                     f"Expects the action's {key!r} in printable ASCII (the action space's charset); actual "
-                    f"{value[bad]!r} at position {bad}. envgym.lbt_env.to_charset(text) drops such characters."
+                    f"{value[bad]!r} at position {bad}. env.fit(solution) or skills.rationale.to_charset(text) "
+                    "drops such characters."
                 )
         return Rationale(fields["rationale"], fields["answer"])
 

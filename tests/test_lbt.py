@@ -16,7 +16,8 @@ from agents.lbt import preference_pairs, select_answer, solution_score
 from envgym.error import InvalidConfig, InvalidPlan, ResetNeeded, UnknownName
 from envgym.lbt import m1_report, run_m1, run_m2, run_m3
 from envgym.lbt_config import LbTRunConfig
-from envgym.lbt_env import LbTEnv, Rationale, extract_answer, split_solution
+from envgym.lbt_env import LbTEnv
+from skills.rationale import Rationale, extract_answer, split_solution
 from students.exam_students import ExamStudent, make_exam_students
 
 _SHOT = re.compile(r"Question: (?P<tp>.*)\n(?:.*\n)*?Answer: (?P<given>.*)\n\nQuestion: (?P<q>.*)\n$")
