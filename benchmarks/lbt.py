@@ -234,20 +234,25 @@ def main() -> None:
         for seed in _seeds(args.seeds):
             run = Path(runs) / f"m1-seed{seed}"
             config = LbTRunConfig(**common, problems=args.problems, seed=seed)
-            run_m1(config, run, teacher_llm=endpoint, resume=(run / "config.json").exists())
+            if not (run / "report.json").exists():  # a finished run is read back, a started one resumed
+                run_m1(config, run, teacher_llm=endpoint, resume=(run / "config.json").exists())
             per_seed[seed] = _rows(run / "m1.jsonl")
             print(f"M1 seed {seed}: {time.perf_counter() - start:.0f} s", flush=True)
         seconds["m1"] = time.perf_counter() - start
         for seed in _seeds(args.m2_seeds):
             config = LbTRunConfig(**common, problems=args.m2_problems, seed=seed)
             run = Path(runs) / f"m2-seed{seed}"
-            m2[seed] = run_m2(config, run, student_llm=endpoint, resume=(run / "config.json").exists())
+            m2[seed] = _finished(run) or run_m2(
+                config, run, student_llm=endpoint, resume=(run / "config.json").exists()
+            )
             print(f"M2 seed {seed}: {time.perf_counter() - start:.0f} s", flush=True)
         seconds["m2"] = time.perf_counter() - start - seconds["m1"]
         for seed in _seeds(args.m3_seeds):
             config = LbTRunConfig(**common, skill=args.m3_skill, seed=seed)
             run = Path(runs) / f"m3-seed{seed}"
-            m3[seed] = run_m3(config, run, teacher_llm=endpoint, resume=(run / "config.json").exists())
+            m3[seed] = _finished(run) or run_m3(
+                config, run, teacher_llm=endpoint, resume=(run / "config.json").exists()
+            )
             print(f"M3 seed {seed}: {time.perf_counter() - start:.0f} s", flush=True)
         seconds["m3"] = time.perf_counter() - start - seconds["m1"] - seconds["m2"]
     out = Path(args.out)
@@ -269,6 +274,11 @@ def main() -> None:
     (out / "results.json").write_text(dumps(results, indent=1))
     (out / "lbt.md").write_text(text)
     print(text)
+
+
+def _finished(run: Path) -> dict[str, Any] | None:
+    """A finished run's report (``--runs`` kept it), else None."""
+    return json.loads((run / "report.json").read_text()) if (run / "report.json").exists() else None
 
 
 def _rows(path: Path) -> list[dict[str, Any]]:
