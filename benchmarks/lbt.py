@@ -81,8 +81,9 @@ def markdown(summary: dict[str, Any], seconds: float) -> str:
         "",
         f"## M1: answer selection by exam scores, seeds {summary['seeds']}",
         "",
-        f"{summary['problems']} teaching problems in all ({seconds / 60:.1f} min on this machine). Scores are the "
-        "task's verifier (ifeval-like: the share of a prompt's checks passed).",
+        f"{summary['problems']} teaching problems in all (8 per seed; {seconds / 60:.1f} min for the seeds run in "
+        "this invocation, finished runs in --runs are read back). Scores are the task's verifier (ifeval-like: the "
+        "share of a prompt's checks passed).",
         "",
         "| answer picked by | score, mean over seeds [95% CI] |",
         "|---|---:|",
