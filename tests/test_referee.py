@@ -62,6 +62,11 @@ def _fresh(env, seed=0):
         (ExamplesPlan([Example("1+1=", "2", "add_carry")] * 65), BudgetExceeded, "at most 64"),
         (None, InvalidPlan, "Expects a plan"),
         (PreferencePlan("1+1="), InvalidPlan, "PreferencePlan.pairs to be a list"),
+        (
+            PreferencePlan([PreferencePair("1+1=", "2", "3", "add_carry")], "1+1="),
+            InvalidPlan,
+            "PreferencePlan.examples to be a list of examples; actual '1\\+1=' \\(str\\)",
+        ),
         (PreferencePlan([{"question": "1+1=", "chosen": "2"}]), InvalidPlan, r"missing \['rejected', 'skill'\]"),
         (PreferencePlan([PreferencePair("1+1=", "2", "3", "add_cary")]), InvalidPlan, "Did you mean 'add_carry'"),
         (PreferencePlan([PreferencePair("1+1=", 2, "3", "add_carry")]), InvalidPlan, "chosen to be a string"),
