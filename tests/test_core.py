@@ -98,6 +98,10 @@ def test_a_checkpoint_whose_state_lacks_fields_is_refused_and_changes_nothing(tm
     with pytest.raises(DamagedCheckpoint, match=r"ckpt/env_state.json' lacks \['budget_left'\]"):
         fresh.load_checkpoint(tmp_path / "ckpt")
     assert (fresh.step_index, fresh.budget_left, dict(fresh.accuracy)) == before
+    state_path.write_text(json.dumps(state)[:-10])  # cut short, as by a crash mid-write
+    with pytest.raises(DamagedCheckpoint, match=r"^Checkpoint file '.*ckpt/env_state.json' is damaged"):
+        fresh.load_checkpoint(tmp_path / "ckpt")
+    assert (fresh.step_index, fresh.budget_left, dict(fresh.accuracy)) == before
 
 
 @pytest.mark.slow
