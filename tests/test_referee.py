@@ -138,6 +138,14 @@ def test_examples_are_refereed_and_every_rejection_is_counted_by_index(env):
     assert info["rejected"] == 4 and sum(info["rejections"].values()) == 4
 
 
+def test_a_short_question_with_an_answer_beyond_the_students_context_is_unfit_not_just_wrong(env):
+    _fresh(env)
+    long_answer = Example("12+34=", "4" * 300, "add_no_carry")  # the question fits; question + answer do not
+    _, _, _, _, info = env.step(ExamplesPlan([long_answer]))
+    assert info["rejections"] == {"unfit_for_student": 1}
+    assert "max_length" in info["rejected_examples"][0]["detail"]
+
+
 def test_rejected_examples_listed_are_capped_at_max_errors_but_all_are_counted():
     env = gym.make("envgym/SkillList-v0", steps=2, budget=64, n_val=5, n_test=5, max_errors=2)
     env.reset(seed=0)
