@@ -39,12 +39,21 @@ import numpy as np
 from skills.errors import InvalidConfig, unknown_name_error
 from skills.llm import LLMClient
 from skills.llm.client_config import LLMClientConfig
-from skills.rationale import Rationale, render_prompt, render_shot, render_solution, split_solution, to_charset
+from skills.rationale import (
+    STOP,
+    Rationale,
+    cut_at_stop,
+    render_prompt,
+    render_shot,
+    render_solution,
+    split_solution,
+    to_charset,
+)
 from skills.task import Example, PreferencePair
 
 SELECTION_RULES = ("maj", "max", "sum", "avg")
 # A solution's continuation stops at a blank line or the next question, like an exam student's.
-SOLVER_STOP = ["\n\n", "\nQuestion:"]
+SOLVER_STOP = list(STOP)
 # Scores are float means (0.8 - 0.5 is 0.30000000000000004): a gap must exceed the threshold by more than this.
 GAP_TOLERANCE = 1e-9
 
@@ -133,21 +142,16 @@ class ModelSolver:
     def sample_many(self, prompts: Sequence[str], n: int, *, seed: int) -> list[list[Rationale]]:
         """``n`` sampled solutions per prompt (one batched generation)."""
         texts = self.model.sample_answers(list(prompts), n, temperature=self.temperature, seed=seed)
-        return [[_solution(_cut(text)) for text in row] for row in texts]
+        return [[_solution(cut_at_stop(text, SOLVER_STOP)) for text in row] for row in texts]
 
     def greedy_many(self, prompts: Sequence[str]) -> list[Rationale]:
-        return [_solution(_cut(text)) for text in self.model.answer(list(prompts))]
+        return [_solution(cut_at_stop(text, SOLVER_STOP)) for text in self.model.answer(list(prompts))]
 
     def sample(self, problem: str, shots: str, n: int, *, seed: int) -> list[Rationale]:
         return self.sample_many([render_prompt(shots, problem)], n, seed=seed)[0]
 
     def greedy(self, problem: str, shots: str) -> Rationale:
         return self.greedy_many([render_prompt(shots, problem)])[0]
-
-
-def _cut(text: str) -> str:
-    positions = [text.find(stop) for stop in SOLVER_STOP if stop in text]
-    return text[: min(positions)] if positions else text
 
 
 def solution_score(correct: float, lbt_score: float, lbt_weight: float) -> float:

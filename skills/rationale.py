@@ -75,3 +75,9 @@ def to_charset(text: str) -> str:
     """``text`` with every character outside :data:`CHARSET` dropped (an LLM's stray unicode), for callers that
     want a valid action from free text; the environment itself refuses such characters."""
     return "".join(ch for ch in text if ch in CHARSET)
+
+
+def cut_at_stop(text: str, stop: tuple[str, ...] | list[str] = STOP) -> str:
+    """``text`` up to the first of ``stop`` (what a server's stop sequences do, for models answering in process)."""
+    positions = [text.find(s) for s in stop if s and s in text]
+    return text[: min(positions)] if positions else text

@@ -24,6 +24,7 @@ from typing import Any, Protocol, runtime_checkable
 from skills.errors import InvalidConfig
 from skills.llm import LLMClient
 from skills.llm.client_config import LLMClientConfig
+from skills.rationale import cut_at_stop
 
 # Most tokens an exam student writes after the prompt: a rationale and its answer line.
 EXAM_MAX_TOKENS = 96
@@ -86,18 +87,13 @@ class LocalExamStudent:
         answers = self.student.answer([prompts[i] for i in fitting]) if fitting else []
         out = [""] * len(prompts)  # a prompt beyond the student's context is unanswered: scored wrong
         for i, answer in zip(fitting, answers, strict=True):
-            out[i] = _cut(answer, stop)
+            out[i] = cut_at_stop(answer, list(stop))
         return out
 
     def close(self) -> None:
         close = getattr(self.student, "close", None)
         if callable(close):
             close()
-
-
-def _cut(text: str, stop: Sequence[str]) -> str:
-    positions = [text.find(s) for s in stop if s and s in text]
-    return text[: min(positions)] if positions else text
 
 
 def make_exam_students(specs: Sequence[Any]) -> list[ExamStudent]:
