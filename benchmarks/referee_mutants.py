@@ -78,14 +78,16 @@ def read_results(path: Path) -> dict[str, str]:
 
 
 def sample(
-    names: list[str], size: int = SAMPLE_SIZE, seed: int = SEED, exclude: tuple[int, int] | None = None
+    names: list[str], size: int = SAMPLE_SIZE, seed: int = SEED, exclude: tuple[tuple[int, int], ...] = ()
 ) -> list[str]:
-    """``size`` of the referee's mutants drawn with ``seed``; ``exclude=(seed, size)`` leaves out an earlier sample
-    (a fresh sample after that one's survivors were killed estimates the score without their bias)."""
+    """``size`` of the referee's mutants drawn with ``seed``, leaving out the earlier samples ``exclude`` names as
+    ``(seed, size)`` pairs, each drawn as it was (with the samples before it left out): a fresh sample after the
+    earlier ones' survivors were killed estimates the score without their bias."""
     referee = sorted(name for name in names if is_referee(name))
-    if exclude is not None:
-        earlier = set(sample(names, exclude[1], exclude[0]))
-        referee = [name for name in referee if name not in earlier]
+    earlier: set[str] = set()
+    for position, (earlier_seed, earlier_size) in enumerate(exclude):
+        earlier.update(sample(names, earlier_size, earlier_seed, exclude[:position]))
+    referee = [name for name in referee if name not in earlier]
     return random.Random(seed).sample(referee, min(size, len(referee)))
 
 
@@ -98,6 +100,14 @@ def wilson(successes: int, total: int, z: float = 1.959964) -> tuple[float, floa
     return centre - half, centre + half
 
 
+def _seed_and_size(text: str) -> tuple[int, int]:
+    seed, _, size = text.partition(",")
+    try:
+        return int(seed), int(size)
+    except ValueError:
+        raise SystemExit(f"--exclude expects SEED,SIZE such as 20261207,60, actual {text!r}") from None
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("command", choices=["sample", "score"])
@@ -105,11 +115,15 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--size", type=int, default=SAMPLE_SIZE)
     parser.add_argument("--seed", type=int, default=SEED)
     parser.add_argument(
-        "--exclude", default=None, metavar="SEED,SIZE", help="leave out an earlier sample (e.g. 20261207,60)"
+        "--exclude",
+        action="append",
+        default=[],
+        metavar="SEED,SIZE",
+        help="leave out an earlier sample (e.g. 20261207,60); repeat it, in the order they were drawn, for several",
     )
     args = parser.parse_args(argv)
     results = read_results(args.results)
-    exclude = tuple(int(x) for x in args.exclude.split(",")) if args.exclude else None
+    exclude = tuple(_seed_and_size(text) for text in args.exclude)
     drawn = sample(list(results), args.size, args.seed, exclude)
     if args.command == "sample":
         print(" ".join(drawn))
@@ -118,7 +132,7 @@ def main(argv: list[str] | None = None) -> int:
     checked = {name: results[name] for name in drawn if results[name] in {"killed", "survived", "timeout"}}
     killed = sum(status != "survived" for status in checked.values())
     low, high = wilson(killed, len(checked))
-    left_out = f", leaving out the sample of seed {exclude[0]}" if exclude else ""
+    left_out = f", leaving out the samples of seeds {', '.join(str(seed) for seed, _ in exclude)}" if exclude else ""
     print(f"referee mutants: {referee} of {len(results)}; sample: {len(drawn)} (seed {args.seed}{left_out})")
     print(f"checked {len(checked)}: {killed} killed (timeouts count as killed), {len(checked) - killed} survived")
     if checked:
