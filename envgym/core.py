@@ -541,6 +541,11 @@ class TeachingEnv(gym.Env):
         """Per-skill accuracy of the student on ``split`` and its failures there."""
         questions = self.splits.all_questions(split)
         answers = self.student.answer([ex.question for ex in questions])
+        if len(answers) != len(questions):  # a plug-in student's bug, named before any score pairs up wrongly
+            raise InvalidConfig(
+                f"Expects {type(self.student).__name__}.answer to return one answer per question "
+                f"({len(questions)}); actual {len(answers)}."
+            )
         scores: dict[str, list[float]] = {skill: [] for skill in self.skills}
         errors = []
         for ex, answer in zip(questions, answers, strict=True):

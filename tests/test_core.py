@@ -16,7 +16,7 @@ import envgym
 from agents import UniformTeacher
 from envgym import SkillListEnv, TeachingEnv, check_teaching_env
 from envgym.cli import main
-from envgym.error import DamagedCheckpoint, InvalidConfig, UnknownName
+from envgym.error import DamagedCheckpoint, InvalidConfig, InvalidPlan, UnknownName
 
 TINY = {"steps": 3, "budget": 16, "n_val": 5, "n_test": 5}
 
@@ -180,3 +180,42 @@ def test_the_observation_a_resumed_reset_returns_is_the_callers_to_change(tmp_pa
     resumed.save_checkpoint(tmp_path / "b")
     again, _ = SkillListEnv(**TINY).reset(options={"checkpoint": tmp_path / "b"})
     assert np.array_equal(again["accuracy"], expected["accuracy"])
+
+
+# -- survivors of the third mutation sample (CONTRIBUTING.md), each killed here ------------------------------------
+def test_the_observation_a_step_returns_is_the_callers_to_change(tmp_path):
+    env = SkillListEnv(**TINY)
+    env.reset(seed=0)
+    observation, *_ = env.step({"sub_borrow": 16})
+    expected = copy.deepcopy(observation)
+    observation["accuracy"][:] = -1.0  # a teacher scribbling on its observation before the checkpoint is written
+    env.save_checkpoint(tmp_path / "a")
+    again, _ = SkillListEnv(**TINY).reset(options={"checkpoint": tmp_path / "a"})
+    assert np.array_equal(again["accuracy"], expected["accuracy"])
+
+
+def test_an_unknown_reset_option_is_named_with_a_suggestion():
+    env = SkillListEnv(**TINY)
+    with pytest.raises(UnknownName, match=r"reset option 'checkpont'.*Did you mean 'checkpoint'"):
+        env.reset(options={"checkpont": "somewhere"})
+
+
+class _DropsAnAnswer(PlainStudent):
+    def answer(self, questions):
+        return self.inner.answer(questions)[:-1]
+
+
+def test_a_student_that_returns_too_few_answers_is_refused_by_name():
+    from students.factory import make_student
+
+    message = r"_DropsAnAnswer.answer to return one answer per question \(40\); actual 39"
+    with pytest.raises(InvalidConfig, match=message):
+        SkillListEnv(**TINY, student=_DropsAnAnswer(make_student("default"))).reset(seed=0)
+
+
+def test_a_numeric_action_of_strings_is_refused_naming_its_dtype():
+    from envgym.plans import validate_plan
+
+    skills = [f"s{i}" for i in range(8)]
+    with pytest.raises(InvalidPlan, match=r"dtype <U1"):
+        validate_plan(np.array(["1"] * 8), skills, ["counts"], allowed=16)
