@@ -429,7 +429,8 @@ def _cmd_list(args: argparse.Namespace) -> int:
     console.print(
         "[bold]Tasks[/bold]: "
         + ", ".join(task_names())
-        + ", rg:<reasoning-gym dataset>[,...], or math:<GSM8K/MATH JSONL file>"
+        + ", rg:<reasoning-gym dataset>[,...], math:<GSM8K/MATH JSONL file>, or code:<MBPP/LiveCodeBench JSONL "
+        "file>"
     )
     from rich.markup import escape
 

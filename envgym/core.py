@@ -48,7 +48,15 @@ from skills.pool import FixedPool
 from skills.registry import make_task
 from skills.splits import TaskSplits, TrainingPool
 from skills.storage import read_examples_jsonl, write_examples_jsonl
-from skills.task import Example, PreferencePair, Verdict, prerequisite_edges, skill_names, verify_example
+from skills.task import (
+    Example,
+    PreferencePair,
+    Verdict,
+    prerequisite_edges,
+    score_answers,
+    skill_names,
+    verify_examples,
+)
 from students.base import PreferenceStudent, SamplingStudent, SnapshotStudent
 from students.factory import make_student
 
@@ -86,7 +94,11 @@ class TeachingEnv(gym.Env):
             heldout_fraction=self.config.heldout_fraction,
         )
         self.pool = TrainingPool(self.splits)
-        self.student = make_student(self.config.student, self.config.student_config)
+        # A task may need more generation room than a student's defaults give (a code task's answers are whole
+        # functions): its student_defaults apply to a student built by name, under the caller's own fields.
+        self.student = make_student(
+            self.config.student, self.config.student_config, defaults=getattr(self.task, "student_defaults", None)
+        )
         self._check_task_fits_student()
         total = int(self.config.total_budget)
         self.observation_space, self.action_space = self._make_spaces()
@@ -365,16 +377,26 @@ class TeachingEnv(gym.Env):
                 problems[i] = problems[i] or (problem and f"the rejected answer: {problem}")
         heldout = 0
         seen: set[tuple[str, ...]] = set()
-        for index, (item, problem) in enumerate(zip(examples, problems, strict=True)):
-            if problem is not None:
-                reject(index, item, "unfit_for_student", problem)
+        # What is refused before verification; the rest is verified together (a code task runs the programs in
+        # parallel), then refereed one by one in the plan's order.
+        refused: list[tuple[str, str] | None] = [
+            ("unfit_for_student", problem)
+            if problem is not None
+            else ("not_a_preference", "its chosen and rejected answers are the same text")
+            if isinstance(item, PreferencePair) and item.chosen == item.rejected
+            else None
+            for item, problem in zip(examples, problems, strict=True)
+        ]
+        checked = [index for index, reason in enumerate(refused) if reason is None]
+        verified = verify_examples(self.task, [_as_example(examples[index]) for index in checked])
+        verdicts = dict(zip(checked, verified, strict=True))
+        for index, (item, reason) in enumerate(zip(examples, refused, strict=True)):
+            if reason is not None:
+                reject(index, item, *reason)
                 continue
             is_pair = isinstance(item, PreferencePair)
-            if is_pair and item.chosen == item.rejected:
-                reject(index, item, "not_a_preference", "its chosen and rejected answers are the same text")
-                continue
-            example = item.chosen_example() if is_pair else item
-            verification = verify_example(self.task, example)
+            example = _as_example(item)
+            verification = verdicts[index]
             unverifiable = verification.verdict is Verdict.UNVERIFIABLE
             produced = task_generated and unverifiable  # gold by construction: the task's generator wrote it
             consensus = engine_made and unverifiable and example.metadata.get(VERIFIED_BY) == SELF_CONSISTENCY
@@ -548,8 +570,7 @@ class TeachingEnv(gym.Env):
             )
         scores: dict[str, list[float]] = {skill: [] for skill in self.skills}
         errors = []
-        for ex, answer in zip(questions, answers, strict=True):
-            score = self.task.score(ex, answer)
+        for ex, answer, score in zip(questions, answers, score_answers(self.task, questions, answers), strict=True):
             scores[ex.skill].append(score)
             if score < 1.0:
                 errors.append({"question": ex.question, "answer": answer, "gold": ex.answer, "skill": ex.skill})
@@ -775,6 +796,11 @@ class EnvSnapshot:
     accumulated: list[Example]
     last_training_data: list[Example]
     student: Any
+
+
+def _as_example(item: Example | PreferencePair) -> Example:
+    """What the verifier checks: an example, or a preference pair's chosen answer (the one it trains towards)."""
+    return item.chosen_example() if isinstance(item, PreferencePair) else item
 
 
 def _summed(stats: Sequence[dict[str, Any]]) -> dict[str, Any]:

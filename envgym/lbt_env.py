@@ -54,7 +54,7 @@ from skills.rationale import (
 from skills.registry import make_task
 from skills.splits import TaskSplits, TrainingPool
 from skills.storage import write_text_atomic
-from skills.task import Example, skill_names
+from skills.task import Example, score_answers, skill_names
 from students.exam_students import make_exam_students
 
 RESET_OPTIONS = ("checkpoint",)
@@ -149,9 +149,8 @@ class LbTEnv(gym.Env):
         for student in self.students if students is None else students:
             replies = student.complete(prompts, stop=STOP, seed=seed)
             answers[student.name] = [extract_answer(reply) for reply in replies]
-            scores[student.name] = [
-                float(self.task.score(ex, answer)) for ex, answer in zip(exam, answers[student.name], strict=True)
-            ]
+            # A code task scores exam answers on the tests its questions show (LbT's code setting).
+            scores[student.name] = score_answers(self.task, exam, answers[student.name], visible=True)
         return ExamResult(tuple(exam), answers, scores)
 
     # -- gymnasium API ---------------------------------------------------------------------------------

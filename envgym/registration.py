@@ -18,10 +18,9 @@ ENV_IDS = {
 # so the runner, the bench and check_teaching_env do not take them; gymnasium's check_env does.
 LBT_ENV_IDS = {"envgym/LbT-v0": "envgym.lbt_env:LbTEnv"}
 # Defaults of an id beyond its entry point's (gym.make's kwargs override them). InstructionFollowing-v0 is the
-# skill-list structure on the ifeval-like task (skills = constraint types), with room for its longest answer.
-ENV_DEFAULTS: dict[str, dict] = {
-    "envgym/InstructionFollowing-v0": {"task": "ifeval-like", "student_config": {"max_new_tokens": 48}},
-}
+# skill-list structure on the ifeval-like task (skills = constraint types); the task itself asks for room for its
+# longest answer (InstructionTask.student_defaults).
+ENV_DEFAULTS: dict[str, dict] = {"envgym/InstructionFollowing-v0": {"task": "ifeval-like"}}
 
 
 def register_envs() -> None:

@@ -552,6 +552,9 @@ class InstructionTask:
     """
 
     name = "ifeval-like"
+    # Generation room a student built by name needs: answers of up to 44 characters, one token each with the
+    # character tokenizer, and its end token.
+    student_defaults = {"max_new_tokens": MAX_ANSWER_CHARS + 4}  # noqa: RUF012 - read only
 
     def __init__(self, skills: Sequence[str] | str | None = None, max_constraints: int = MAX_CONSTRAINTS) -> None:
         if isinstance(skills, str):

@@ -131,7 +131,7 @@ class MathWordTask:
             raise InvalidConfig(f"Expects skills to be one of {SKILL_SCHEMES}; actual {skills!r}.")
         self.path = Path(path)
         self.name = name or f"math:{self.path.name}"
-        mapping = _load_skill_map(skill_map)
+        mapping = load_skill_map(skill_map)
         self._problems = _load(self.path, skills, mapping)
         self._by_skill: dict[str, list[_Problem]] = {}
         for problem in self._problems:
@@ -182,7 +182,7 @@ def _describe(skill: str, mapped: bool) -> str:
     return f"math problems: {skill.replace('_', ' ')}"
 
 
-def _load_skill_map(skill_map: str | Path | Mapping[str, str] | None) -> dict[str, str] | None:
+def load_skill_map(skill_map: str | Path | Mapping[str, str] | None) -> dict[str, str] | None:
     if skill_map is None or isinstance(skill_map, Mapping):
         return None if skill_map is None else {normalize_question(q): slug(s) for q, s in skill_map.items()}
     path = Path(skill_map)

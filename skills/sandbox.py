@@ -221,6 +221,14 @@ class Sandbox:
         self._isolation: dict[str, str] | None = None
         self._lock = threading.Lock()
 
+    def __getstate__(self) -> dict[str, Any]:
+        # An environment holding a code task is deep-copied (snapshots) and pickled (Ray): the lock is not.
+        return {"config": self.config, "_isolation": self._isolation}
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__dict__.update(state)
+        self._lock = threading.Lock()
+
     def _job(self, source: str, tests: Sequence[Test]) -> dict[str, Any]:
         kinds = {_KINDS.get(type(test)) for test in tests}
         if None in kinds or len(kinds) > 1:

@@ -234,6 +234,41 @@ def verify_example(task: Task, example: Example) -> Verification:
     return verify(example)
 
 
+def verify_examples(task: Task, examples: Sequence[Example]) -> list[Verification]:
+    """:func:`verify_example` for many: the task's optional ``verify_many(examples)`` where it has one (a code
+    task runs the programs in parallel), else one by one."""
+    verify_many = getattr(task, "verify_many", None)
+    if verify_many is None or not examples:
+        return [verify_example(task, example) for example in examples]
+    verdicts = list(verify_many(examples))
+    if len(verdicts) != len(examples):
+        raise InvalidConfig(
+            f"Expects task {task.name!r}'s verify_many to return one verdict per example ({len(examples)}); "
+            f"actual {len(verdicts)}."
+        )
+    return verdicts
+
+
+def score_answers(
+    task: Task, examples: Sequence[Example], answers: Sequence[str], *, visible: bool = False
+) -> list[float]:
+    """``task.score`` for many answers: the task's optional ``score_many(examples, answers)`` where it has one
+    (a code task runs the programs in parallel), else one by one. ``visible``: a task's optional
+    ``score_visible_many`` instead where it has one (a code task's tests shown in the question, what LbT scores
+    students on), else the usual score."""
+    score_many = getattr(task, "score_visible_many", None) if visible else None
+    score_many = score_many or getattr(task, "score_many", None)
+    if score_many is None:
+        return [task.score(example, answer) for example, answer in zip(examples, answers, strict=True)]
+    scores = [float(score) for score in score_many(examples, answers)]
+    if len(scores) != len(examples):
+        raise InvalidConfig(
+            f"Expects task {task.name!r}'s score_many to return one score per answer ({len(examples)}); "
+            f"actual {len(scores)}."
+        )
+    return scores
+
+
 def prerequisite_edges(task: Task) -> list[tuple[str, str]]:
     """The task's ``(prerequisite, skill)`` pairs (its optional ``prerequisites`` attribute), checked: both ends
     are skills of the task and the pairs form no cycle."""

@@ -3,6 +3,7 @@ Face model directory, or a ready :class:`~students.base.Student` object."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 from skills.errors import InvalidConfig
@@ -11,10 +12,14 @@ from students.base import Student
 STUDENT_NAMES = ("default", "gemma-3-270m")
 
 
-def make_student(student: Any = "default", student_config: Any = None) -> Student:
+def make_student(
+    student: Any = "default", student_config: Any = None, defaults: Mapping[str, Any] | None = None
+) -> Student:
     """``student``: ``"default"`` (the built-in tiny Llama), ``"gemma-3-270m"`` (optional extra), a model
     directory path, or a Student object (returned as is). ``student_config``: an ``HFStudentConfig``, a dict of its
-    fields (unknown ones get a did-you-mean), or None for the defaults."""
+    fields (unknown ones get a did-you-mean), or None for the defaults. ``defaults``: ``HFStudentConfig`` fields a
+    task needs (a task's ``student_defaults``: generation room for long answers), applied under a dict or None
+    ``student_config`` (the caller's own fields win) and never to a ready ``HFStudentConfig`` or Student."""
     from students.hf_student import HFStudent
     from students.hf_student_config import HFStudentConfig
 
@@ -25,6 +30,8 @@ def make_student(student: Any = "default", student_config: Any = None) -> Studen
                 f"own configuration (given student_config={student_config!r})."
             )
         return student
+    if defaults and (student_config is None or isinstance(student_config, dict)):
+        student_config = {**defaults, **(student_config or {})}
     if isinstance(student_config, dict):
         student_config = HFStudentConfig.from_dict(student_config)
     elif student_config is not None and not isinstance(student_config, HFStudentConfig):

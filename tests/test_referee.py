@@ -392,7 +392,9 @@ def test_a_task_that_does_not_fit_the_student_is_refused_at_construction():
         ({"student_config": {"max_length": 4096}}, "model's context"),
         # Answers longer than the student may generate: every one would be scored wrong whatever it learned.
         ({"student_config": {"max_new_tokens": 3}}, r"max_new_tokens >= 4 for task 'arithmetic' .*--student-max-new"),
-        ({"task": "ifeval-like"}, r"max_new_tokens >= 40 for task 'ifeval-like'"),
+        # A task's own generation room (its student_defaults) yields to the caller's fields.
+        ({"task": "ifeval-like", "student_config": {"max_new_tokens": 8}}, r"max_new_tokens >= 40 for task 'ifeval"),
+        ({"task": "code", "student_config": {"max_new_tokens": 20}}, r"max_new_tokens >= \d+ for task 'code'"),
     ],
 )
 def test_bad_configs_are_refused_with_the_fix(kwargs, message):

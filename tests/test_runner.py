@@ -120,5 +120,5 @@ def test_cli_errors_are_clear_without_tracebacks(tmp_path):
 def test_cli_list_shows_envs_teachers_and_skills():
     result = _cli("list")
     assert result.returncode == 0
-    for text in ("envgym/SkillList-v0", "targeted", "error-proportional", "arithmetic/sub_borrow", "rg:"):
+    for text in ("envgym/SkillList-v0", "targeted", "error-proportional", "arithmetic/sub_borrow", "rg:", "code/loop"):
         assert text in result.stdout
