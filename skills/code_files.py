@@ -40,6 +40,7 @@ from skills.errors import InvalidConfig, unknown_name_error
 from skills.math_word import load_skill_map
 from skills.programs import ProgramCase, ProgramJudge, extract_program, syntax_tree
 from skills.sandbox import AssertTest, CallTest, Outcome, Sandbox, SandboxConfig, StdioTest, Test
+from skills.storage import read_problem_rows
 from skills.task import Diagnosis, Example, Skill, Verdict, Verification, normalize_question, slug
 
 DATA = Path(__file__).parent / "data"
@@ -275,22 +276,8 @@ def _livecodebench(row: dict[str, Any], where: str, skill: str) -> Problem:
 
 
 def _load(path: Path, mapping: dict[str, str] | None) -> list[Problem]:
-    if not path.is_file():
-        raise InvalidConfig(
-            f"Expects an MBPP- or LiveCodeBench-format JSONL file; {str(path)!r} does not exist. The task reads "
-            f"local files only; samples ship in {DATA}."
-        )
     problems = []
-    for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
-        if not line.strip():
-            continue
-        where = f"{path}:{number}"
-        try:
-            row = json.loads(line)
-        except ValueError as err:
-            raise InvalidConfig(f"Expects one JSON object per line; {where} does not parse ({err}).") from None
-        if not isinstance(row, dict):
-            raise InvalidConfig(f"Expects one JSON object per line; {where} holds {type(row).__name__}.")
+    for where, row in read_problem_rows(path, "MBPP- or LiveCodeBench-format", DATA):
         text = str(row.get("question_content") or row.get("prompt") or row.get("text") or "")
         skill = (
             slug(str(row["skill"]))
@@ -307,6 +294,4 @@ def _load(path: Path, mapping: dict[str, str] | None) -> list[Problem]:
                 f"Expects an MBPP line {{text, code, test_list}} or a LiveCodeBench line {{question_content, "
                 f"public_test_cases, ...}}; {where} has {sorted(row)}."
             )
-    if not problems:
-        raise InvalidConfig(f"Expects at least one problem; {str(path)!r} holds none.")
     return problems

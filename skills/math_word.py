@@ -42,6 +42,7 @@ from typing import Any
 import numpy as np
 
 from skills.errors import InvalidConfig, unknown_name_error
+from skills.storage import read_problem_rows
 from skills.task import Example, Skill, Verdict, Verification, normalize_question, slug
 
 DATA = Path(__file__).parent / "data"
@@ -201,24 +202,8 @@ def load_skill_map(skill_map: str | Path | Mapping[str, str] | None) -> dict[str
 
 
 def _load(path: Path, scheme: str, mapping: dict[str, str] | None) -> list[_Problem]:
-    if not path.is_file():
-        raise InvalidConfig(
-            f"Expects a GSM8K- or MATH-format JSONL file; {str(path)!r} does not exist. The task reads local files "
-            f"only; samples ship in {DATA}."
-        )
-    problems = []
-    for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
-        if not line.strip():
-            continue
-        where = f"{path}:{number}"
-        try:
-            row = json.loads(line)
-        except ValueError as err:
-            raise InvalidConfig(f"Expects one JSON object per line; {where} does not parse ({err}).") from None
-        problems.append(_problem(row, where, scheme, mapping))
-    if not problems:
-        raise InvalidConfig(f"Expects at least one problem; {str(path)!r} holds none.")
-    return problems
+    rows = read_problem_rows(path, "GSM8K- or MATH-format", DATA)
+    return [_problem(row, where, scheme, mapping) for where, row in rows]
 
 
 def _problem(row: Any, where: str, scheme: str, mapping: dict[str, str] | None) -> _Problem:

@@ -17,6 +17,7 @@ from typing import Any
 import numpy as np
 from filelock import FileLock
 
+from skills.errors import InvalidConfig
 from skills.task import Example, PreferencePair
 
 
@@ -91,3 +92,29 @@ def read_examples_jsonl(path: Path) -> list[Example | PreferencePair]:
     with open(path) as f:
         rows = [json.loads(line) for line in f if line.strip()]
     return [PreferencePair.from_dict(row) if "chosen" in row else Example.from_dict(row) for row in rows]
+
+
+def read_problem_rows(path: Path, formats: str, samples: Path) -> list[tuple[str, dict[str, Any]]]:
+    """A task's problem file: one JSON object per line, as ``(path:line, row)`` for error messages; blank lines
+    skipped. Raises InvalidConfig naming the file (missing, ``formats`` expected; samples ship in ``samples``), the
+    line that does not parse or is not an object, or a file without any problem."""
+    if not path.is_file():
+        raise InvalidConfig(
+            f"Expects a {formats} JSONL file; {str(path)!r} does not exist. The task reads local files only; samples "
+            f"ship in {samples}."
+        )
+    rows = []
+    for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
+        if not line.strip():
+            continue
+        where = f"{path}:{number}"
+        try:
+            row = json.loads(line)
+        except ValueError as err:
+            raise InvalidConfig(f"Expects one JSON object per line; {where} does not parse ({err}).") from None
+        if not isinstance(row, dict):
+            raise InvalidConfig(f"Expects one JSON object per line; {where} holds {type(row).__name__}.")
+        rows.append((where, row))
+    if not rows:
+        raise InvalidConfig(f"Expects at least one problem; {str(path)!r} holds none.")
+    return rows
