@@ -1,6 +1,8 @@
 """Tasks, skills, the skill taxonomy and held-out splits."""
 
 from skills.arithmetic import ArithmeticTask
+from skills.code import CodeTask
+from skills.code_files import CodeFileTask
 from skills.instructions import InstructionTask
 from skills.registry import make_task, register_task, task_names
 from skills.splits import TaskSplits, TrainingPool
@@ -18,6 +20,8 @@ from skills.task import (
 
 __all__ = [
     "ArithmeticTask",
+    "CodeFileTask",
+    "CodeTask",
     "Example",
     "InstructionTask",
     "PreferencePair",

@@ -210,3 +210,12 @@ def test_a_code_task_copies_and_pickles_with_its_environment():
     for clone in (copy.deepcopy(TASK), pickle.loads(pickle.dumps(TASK))):
         assert clone.score(ex, ex.answer.replace("return ", "return (lambda: ") + ")()") == 1.0
         assert clone.judge.sandbox.config == TASK.judge.sandbox.config
+
+
+@pytest.mark.parametrize("module", ["skills.code", "skills.code_files", "skills.sandbox"])
+def test_the_docstring_examples_run(module):
+    import doctest
+    import importlib
+
+    outcome = doctest.testmod(importlib.import_module(module))
+    assert outcome.attempted > 0 and outcome.failed == 0
