@@ -164,7 +164,9 @@ def markdown(summary: dict[str, Any], args: argparse.Namespace) -> str:
         "# SPaR on the ifeval-like task (default student after its warm-up)",
         "",
         f"`python benchmarks/spar.py --seeds {args.seeds} --prompts {args.prompts} --samples {args.samples}"
-        f"{'' if args.dpo_lr is None else f' --dpo-lr {args.dpo_lr}'}` "
+        f"{'' if args.dpo_lr is None else f' --dpo-lr {args.dpo_lr}'}"
+        f"{'' if args.dpo_beta == 0.1 else f' --dpo-beta {args.dpo_beta}'}"
+        f"{'' if not args.dpo_sft_weight else f' --dpo-sft-weight {args.dpo_sft_weight}'}` "
         f"(n={n} seeds, {args.n_eval} test prompts per constraint type, programmatic judge and refiner, one DPO "
         "iteration per arm from the same actor).",
         "",
