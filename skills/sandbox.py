@@ -19,6 +19,7 @@ Example:
 from __future__ import annotations
 
 import contextlib
+import functools
 import json
 import os
 import select
@@ -181,6 +182,16 @@ def _same_stdout(printed: str, expected: str) -> bool:
     return lines == [line.rstrip() for line in expected.strip().splitlines()]
 
 
+@functools.cache
+def _hidden_and_kept() -> tuple[list[str], list[str]]:
+    """What the child hides (this process's home) and mounts back inside it (the Python installation), resolved
+    once per process rather than per program."""
+    home = os.path.expanduser("~")
+    prefixes = {sys.base_prefix, sys.prefix, sys.exec_prefix, sys.base_exec_prefix}
+    prefixes.add(os.path.dirname(os.path.realpath(sys.executable)))
+    return ([home] if home not in ("/", "") else []), sorted(os.path.realpath(path) for path in prefixes)
+
+
 def _exits_within(process: subprocess.Popen, seconds: float) -> bool:
     """Whether ``process`` exits within ``seconds``, woken the moment it does: ``Popen.wait(timeout)`` polls with
     growing sleeps, which added ~15 ms to a 20 ms program. A pidfd (Linux 5.3+) is waited on with ``select``;
@@ -238,9 +249,7 @@ class Sandbox:
             )
         kind = kinds.pop() if kinds else "call"
         payload = [getattr(test, {"call": "expr", "stdin": "stdin", "assert": "code"}[kind]) for test in tests]
-        home = os.path.expanduser("~")
-        prefixes = {sys.base_prefix, sys.prefix, sys.exec_prefix, sys.base_exec_prefix}
-        prefixes.add(os.path.dirname(os.path.realpath(sys.executable)))
+        hide, keep = _hidden_and_kept()
         return {
             "source": source,
             "kind": kind,
@@ -253,8 +262,8 @@ class Sandbox:
             "recursion_limit": self.config.recursion_limit,
             "isolation": self.config.isolation,
             "python_guard": self.config.python_guard,
-            "hide": [home] if home not in ("/", "") else [],
-            "keep": sorted(os.path.realpath(path) for path in prefixes),
+            "hide": hide,
+            "keep": keep,
         }
 
     def run(self, source: str, tests: Sequence[Test]) -> Execution:
