@@ -347,8 +347,6 @@ class CodeTask:
         if not chosen:
             raise InvalidConfig(f"Expects at least one code skill (of {', '.join(FAMILIES)}); actual none.")
         self._names = tuple(chosen)
-        if not isinstance(sandbox, Sandbox):
-            sandbox = Sandbox(sandbox)
         self.judge = ProgramJudge(sandbox)
         self.prerequisites = tuple(edge for edge in PREREQUISITES if set(edge) <= set(self._names))
 
@@ -412,44 +410,41 @@ class CodeTask:
             tests.append(CallTest(f"{ENTRY}({value!r})", reference(value)))
         return tests
 
-    def _case(self, question: str, answer: Any) -> ProgramCase | None:
-        try:
-            spec, _, _ = self.parse(question)
-        except InvalidPlan:
-            return None
+    def _case(self, spec: Spec, answer: Any, shown: tuple[Any, Any] | None = None) -> ProgramCase:
+        """``answer`` against the spec's hidden tests, or with ``shown`` (input, output) its visible one."""
         program = extract_program(answer) if isinstance(answer, str) else ""
-        return ProgramCase(program, self.hidden_tests(spec), syntax_tree(spec.program), ENTRY)
+        tests = self.hidden_tests(spec) if shown is None else [CallTest(f"{ENTRY}({shown[0]!r})", shown[1])]
+        return ProgramCase(program, tests, syntax_tree(spec.program), ENTRY)
 
     # -- judging ---------------------------------------------------------------------------------------------------
-    def run_answers(self, questions: Sequence[str], answers: Sequence[Any]) -> list[Execution | None]:
-        """Each answer run against its question's hidden tests (in parallel); None for a malformed question."""
-        cases = [self._case(q, a) for q, a in zip(questions, answers, strict=True)]
-        judged = iter(self.judge.judge([case for case in cases if case is not None]))
-        return [None if case is None else next(judged) for case in cases]
+    def run_answers(
+        self, questions: Sequence[str], answers: Sequence[Any], *, visible: bool = False
+    ) -> list[Execution | None]:
+        """Each answer run against its question's hidden tests (``visible``: its example call instead), in
+        parallel; None for a malformed question."""
+        cases: list[ProgramCase | None] = []
+        for question, answer in zip(questions, answers, strict=True):
+            try:
+                spec, shown_input, shown_output = self.parse(question)
+            except InvalidPlan:
+                cases.append(None)
+                continue
+            cases.append(self._case(spec, answer, (shown_input, shown_output) if visible else None))
+        return self.judge.judge_some(cases)
 
     def score(self, example: Example, answer: str) -> float:
         """The share of the hidden tests ``answer`` passes (0.0 for a malformed question)."""
         return self.score_many([example], [answer])[0]
 
-    def score_visible_many(self, examples: Sequence[Example], answers: Sequence[str]) -> list[float]:
-        """Whether each answer passes the question's visible test (its example call): what LbT's code setting
-        scores exam students on (the hidden tests stay for evaluation)."""
-        cases: list[ProgramCase | None] = []
-        for example, answer in zip(examples, answers, strict=True):
-            try:
-                spec, shown_input, shown_output = self.parse(example.question)
-            except InvalidPlan:
-                cases.append(None)
-                continue
-            program = extract_program(answer) if isinstance(answer, str) else ""
-            visible = [CallTest(f"{ENTRY}({shown_input!r})", shown_output)]
-            cases.append(ProgramCase(program, visible, syntax_tree(spec.program), ENTRY))
-        judged = iter(self.judge.judge([case for case in cases if case is not None]))
-        return [0.0 if case is None else next(judged).pass_rate for case in cases]
-
     def score_many(self, examples: Sequence[Example], answers: Sequence[str]) -> list[float]:
         """:meth:`score` for many answers at once, the sandboxed runs in parallel."""
         runs = self.run_answers([ex.question for ex in examples], answers)
+        return [0.0 if run is None else run.pass_rate for run in runs]
+
+    def score_visible_many(self, examples: Sequence[Example], answers: Sequence[str]) -> list[float]:
+        """Whether each answer passes the question's visible test (its example call): what LbT's code setting
+        scores exam students on (the hidden tests stay for evaluation)."""
+        runs = self.run_answers([ex.question for ex in examples], answers, visible=True)
         return [0.0 if run is None else run.pass_rate for run in runs]
 
     def verify(self, example: Example) -> Verification:
@@ -468,10 +463,7 @@ class CodeTask:
             self._known(example.skill)
             verdicts.append(self._check_question(example))
         to_run = [i for i, verdict in enumerate(verdicts) if isinstance(verdict, Spec)]
-        cases = [
-            ProgramCase(examples[i].answer, self.hidden_tests(verdicts[i]), syntax_tree(verdicts[i].program), ENTRY)
-            for i in to_run
-        ]
+        cases = [self._case(verdicts[i], examples[i].answer) for i in to_run]
         for index, run in zip(to_run, self.judge.judge(cases), strict=True):
             verdicts[index] = (
                 Verification(Verdict.CORRECT, f"passes all {run.total} hidden tests")
@@ -504,9 +496,10 @@ class CodeTask:
             )
         try:
             expected = FAMILIES[spec.skill].reference(spec.params)(shown_input)
-        except (TypeError, ValueError, IndexError):
-            expected = _Unset
-        if expected is _Unset or expected != shown_output or type(expected) is not type(shown_output):
+            agrees = expected == shown_output and type(expected) is type(shown_output)
+        except (TypeError, ValueError, IndexError):  # the reference cannot take the shown input
+            agrees = False
+        if not agrees:
             return Verification(
                 Verdict.MALFORMED, f"its example f({shown_input!r})={shown_output!r} contradicts its spec"
             )
@@ -530,7 +523,3 @@ class CodeTask:
         if run.outcome is Outcome.PASS:
             return Diagnosis("correct")
         return Diagnosis(run.outcome.value, (skill,))
-
-
-class _Unset:
-    """No value (a reference that raised on the shown input)."""

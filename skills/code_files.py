@@ -39,7 +39,7 @@ import numpy as np
 from skills.errors import InvalidConfig, unknown_name_error
 from skills.math_word import load_skill_map
 from skills.programs import ProgramCase, ProgramJudge, extract_program, syntax_tree
-from skills.sandbox import AssertTest, CallTest, Outcome, Sandbox, SandboxConfig, StdioTest, Test
+from skills.sandbox import AssertTest, CallTest, Execution, Outcome, Sandbox, SandboxConfig, StdioTest, Test
 from skills.storage import read_problem_rows
 from skills.task import Diagnosis, Example, Skill, Verdict, Verification, normalize_question, slug
 
@@ -91,7 +91,7 @@ class CodeFileTask:
         self._skills = [
             Skill(skill, f"programs: {skill.replace('_', ' ')}", "code") for skill in sorted(self._by_skill)
         ]
-        self.judge = ProgramJudge(sandbox if isinstance(sandbox, Sandbox) else Sandbox(sandbox))
+        self.judge = ProgramJudge(sandbox)
 
     @property
     def skills(self) -> Sequence[Skill]:
@@ -114,58 +114,59 @@ class CodeFileTask:
         """The file's problem whose text this question asks (its shown test or starter code ignored)."""
         return self._by_key.get(self.heldout_key(question))
 
-    def _cases(
-        self, questions: Sequence[str], answers: Sequence[Any], visible: bool = False
-    ) -> list[ProgramCase | None]:
-        cases: list[ProgramCase | None] = []
-        for question, answer in zip(questions, answers, strict=True):
-            problem = self.problem(question)
-            if problem is None:
-                cases.append(None)
-                continue
-            program = extract_program(answer) if isinstance(answer, str) else ""
-            reference = syntax_tree(problem.setup + problem.solution) if problem.solution else None
-            tests = problem.tests[: problem.visible] if visible else problem.tests
-            cases.append(ProgramCase(problem.setup + program, tests, reference, problem.entry))
-        return cases
+    def _case(self, problem: Problem, answer: Any, visible: bool = False) -> ProgramCase:
+        """``answer`` (after the problem's setup code) against all the problem's tests, or its visible ones."""
+        program = extract_program(answer) if isinstance(answer, str) else ""
+        reference = syntax_tree(problem.setup + problem.solution) if problem.solution else None
+        tests = problem.tests[: problem.visible] if visible else problem.tests
+        return ProgramCase(problem.setup + program, tests, reference, problem.entry)
+
+    def run_answers(
+        self, questions: Sequence[str], answers: Sequence[Any], *, visible: bool = False
+    ) -> list[Execution | None]:
+        """Each answer run against its problem's tests (``visible``: the shown ones), in parallel; None for a
+        question that is not in the file."""
+        problems = [self.problem(question) for question in questions]
+        cases = [
+            None if problem is None else self._case(problem, answer, visible)
+            for problem, answer in zip(problems, answers, strict=True)
+        ]
+        return self.judge.judge_some(cases)
 
     def score(self, example: Example, answer: str) -> float:
         return self.score_many([example], [answer])[0]
 
     def score_many(self, examples: Sequence[Example], answers: Sequence[str]) -> list[float]:
         """The share of the problem's tests each answer passes (0.0 for a question not in the file)."""
-        return self._pass_rates(examples, answers, visible=False)
+        runs = self.run_answers([ex.question for ex in examples], answers)
+        return [0.0 if run is None else run.pass_rate for run in runs]
 
     def score_visible_many(self, examples: Sequence[Example], answers: Sequence[str]) -> list[float]:
         """The share of the problem's visible tests (MBPP: the one in the question; LiveCodeBench: the public
         ones) each answer passes: what LbT's code setting scores exam students on."""
-        return self._pass_rates(examples, answers, visible=True)
-
-    def _pass_rates(self, examples: Sequence[Example], answers: Sequence[str], *, visible: bool) -> list[float]:
-        cases = self._cases([ex.question for ex in examples], answers, visible)
-        judged = iter(self.judge.judge([case for case in cases if case is not None]))
-        return [0.0 if case is None else next(judged).pass_rate for case in cases]
+        runs = self.run_answers([ex.question for ex in examples], answers, visible=True)
+        return [0.0 if run is None else run.pass_rate for run in runs]
 
     def verify(self, example: Example) -> Verification:
         return self.verify_many([example])[0]
 
     def verify_many(self, examples: Sequence[Example]) -> list[Verification]:
         """CORRECT when the program passes all the file's tests of its problem, WRONG_ANSWER otherwise (the outcome
-        and first error say why), WRONG_SKILL for a problem filed under another skill, UNVERIFIABLE for a
-        question that is not in the file (a new problem comes without tests)."""
+        and first error say why), WRONG_SKILL for a problem filed under another skill (not run), UNVERIFIABLE for
+        a question that is not in the file (a new problem comes without tests)."""
         for example in examples:
             if example.skill not in self._by_skill:
                 raise unknown_name_error("skill", example.skill, self._by_skill)
-        cases = self._cases([ex.question for ex in examples], [ex.answer for ex in examples])
-        judged = iter(self.judge.judge([case for case in cases if case is not None]))
+        problems = [self.problem(example.question) for example in examples]
+        runnable = [
+            None if problem is None or problem.skill != example.skill else self._case(problem, example.answer)
+            for problem, example in zip(problems, examples, strict=True)
+        ]
         verdicts = []
-        for example, case in zip(examples, cases, strict=True):
-            if case is None:
+        for problem, run in zip(problems, self.judge.judge_some(runnable), strict=True):
+            if problem is None:
                 verdicts.append(Verification(Verdict.UNVERIFIABLE, "a problem not in the file: no tests to run"))
-                continue
-            run = next(judged)
-            problem = self.problem(example.question)
-            if problem is not None and problem.skill != example.skill:
+            elif run is None:
                 verdicts.append(Verification(Verdict.WRONG_SKILL, f"the file files it under {problem.skill!r}"))
             elif run.outcome is Outcome.PASS:
                 verdicts.append(Verification(Verdict.CORRECT, f"passes all {run.total} tests"))
@@ -183,10 +184,9 @@ class CodeFileTask:
 
     def diagnose(self, question: str, answer: str, skill: str) -> Diagnosis:
         """The run's outcome as the error, the question's skill as the missing one."""
-        case = self._cases([question], [answer])[0]
-        if case is None:
+        run = self.run_answers([question], [answer])[0]
+        if run is None:
             return Diagnosis("unknown_problem", (skill,))
-        run = self.judge.judge([case])[0]
         return Diagnosis("correct") if run.outcome is Outcome.PASS else Diagnosis(run.outcome.value, (skill,))
 
 

@@ -22,7 +22,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from skills.sandbox import Execution, Outcome, Sandbox, Test
+from skills.sandbox import Execution, Outcome, Sandbox, SandboxConfig, Test
 
 MAX_PROGRAM_CHARS = 20_000  # a longer reply is refused before it is parsed
 _FENCE = re.compile(r"```(?:python|py|Python)?[ \t]*\n(.*?)```", re.DOTALL)
@@ -76,8 +76,10 @@ class ProgramJudge:
     ``runs`` counts the programs that went to the sandbox, ``shortcuts`` those judged without parsing further
     (not a program, no entry point, the reference itself); cache hits count as neither."""
 
-    def __init__(self, sandbox: Sandbox | None = None, cache_size: int = 50_000) -> None:
-        self.sandbox = sandbox or Sandbox()
+    def __init__(
+        self, sandbox: Sandbox | SandboxConfig | dict[str, Any] | None = None, cache_size: int = 50_000
+    ) -> None:
+        self.sandbox = sandbox if isinstance(sandbox, Sandbox) else Sandbox(sandbox)
         self.cache_size = cache_size
         self._cache: OrderedDict[str, Execution] = OrderedDict()
         self._lock = threading.Lock()
@@ -92,6 +94,12 @@ class ProgramJudge:
         self.__dict__.update(state)
         self._cache = OrderedDict()
         self._lock = threading.Lock()
+
+    def judge_some(self, cases: Sequence[ProgramCase | None]) -> list[Execution | None]:
+        """:meth:`judge` for the cases that are there; None where a case is None (a question with no program to
+        judge: not a question of the task)."""
+        judged = iter(self.judge([case for case in cases if case is not None]))
+        return [None if case is None else next(judged) for case in cases]
 
     def judge(self, cases: Sequence[ProgramCase]) -> list[Execution]:
         """One :class:`Execution` per case, in order; the ones that need a process run in parallel."""
