@@ -113,3 +113,69 @@ def test_a_band_the_generator_never_reaches_is_refused_after_a_bounded_number_of
     # A rare band (about one question in ten) is rejection-sampled, not refused: rounds that find nothing go on.
     rare = pool.sample("add_3d_carry", 5, np.random.default_rng(0), keep=lambda example: example.question[0] == "9")
     assert len(rare) == 5 and all(example.question[0] == "9" for example in rare)
+
+
+def test_the_reserved_share_is_a_fixed_salted_hash_of_the_heldout_key():
+    from skills.splits import is_reserved
+
+    # Pinned: a change to the salt, the hash or the bucketing silently redraws every split, and numbers measured
+    # before it stop being comparable. "6+32=" lands in bucket 3000 of 10,000 and "13+15=" in bucket 2999; the
+    # reserved part is the buckets below heldout_fraction * 10,000, for the question and its commuted copy alike.
+    for question in ("6+32=", "32+6="):
+        assert not is_reserved(TASK, question, 0.3) and is_reserved(TASK, question, 0.3001)
+    for question in ("13+15=", "15+13="):
+        assert is_reserved(TASK, question, 0.3) and not is_reserved(TASK, question, 0.2999)
+    questions = [f"{a}+{b}=" for a in range(200) for b in range(a, 200)]
+    for fraction in (0.3, 0.5):
+        share = np.mean([is_reserved(TASK, question, fraction) for question in questions])
+        assert abs(share - fraction) < 0.01
+    splits = TaskSplits.build(TASK, n_val=5, n_test=5, split_seed=0, heldout_fraction=0.5)
+    assert splits.heldout_fraction == 0.5
+    assert [splits.is_heldout(question) for question in questions[:400]] == [
+        is_reserved(TASK, question, 0.5) for question in questions[:400]
+    ]
+    assert all(is_reserved(TASK, ex.question, 0.5) for ex in splits.all_questions("val") + splits.all_questions("test"))
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({"n_val": 0, "n_test": 5}, "Expects n_val >= 1 and n_test >= 1; actual n_val=0, n_test=5."),
+        ({"n_val": 5, "n_test": 0}, "Expects n_val >= 1 and n_test >= 1; actual n_val=5, n_test=0."),
+        ({"n_val": 5, "n_test": 5, "heldout_fraction": 0.0}, "Expects 0 < heldout_fraction < 1; actual 0.0."),
+        ({"n_val": 5, "n_test": 5, "heldout_fraction": 1.0}, "Expects 0 < heldout_fraction < 1; actual 1.0."),
+        (
+            {"n_val": 10, "n_test": 10},
+            "Skill 'add_no_carry' of task 'arithmetic' yields fewer than 20 distinct held-out questions (found 6). "
+            "Ask for smaller n_val/n_test.",
+        ),
+    ],
+)
+def test_splits_that_cannot_be_built_are_refused_with_the_fix(kwargs, message):
+    import re
+
+    from skills.errors import InvalidConfig
+
+    with pytest.raises(InvalidConfig, match=f"^{re.escape(message)}$"):
+        TaskSplits.build(_Tiny(), split_seed=0, **kwargs)
+
+
+class _Tiny(ArithmeticTask):
+    """Arithmetic whose every skill asks only the 15 sums of two numbers below 5 (6 of them held out)."""
+
+    def generate(self, skill, n, rng):
+        sums = [(a, b) for a in range(5) for b in range(a, 5)]
+        return [Example(f"{a}+{b}=", str(a + b), skill) for a, b in (sums[i] for i in rng.integers(len(sums), size=n))]
+
+
+def test_the_smallest_splits_are_one_question_per_skill_and_only_val_or_test_are_splits():
+    import re
+
+    from skills.errors import InvalidConfig
+
+    splits = TaskSplits.build(TASK, n_val=1, n_test=1, split_seed=0, heldout_fraction=0.01)
+    assert all(len(splits.val[skill]) == len(splits.test[skill]) == 1 for skill in skill_names(TASK))
+    assert [ex.skill for ex in splits.all_questions("test")] == list(skill_names(TASK))
+    assert splits.all_questions("val") != splits.all_questions("test")
+    with pytest.raises(InvalidConfig, match=re.escape("Expects split 'val' or 'test'; actual 'train'.")):
+        splits.all_questions("train")
