@@ -4,8 +4,10 @@ directories that hold the env's own configuration."""
 from __future__ import annotations
 
 import copy
+import gc
 import json
 import pickle
+from pathlib import Path
 
 import gymnasium as gym
 import numpy as np
@@ -156,6 +158,11 @@ def test_a_student_without_snapshot_round_trips_through_a_directory(default_dir)
     assert [ex.question for ex in env.last_training_data] == taught  # what the snapshotted step trained on
     again = env.step({"add_carry": 32})
     assert again[1] == first[1] and again[4]["val_accuracy"] == first[4]["val_accuracy"]
+    directory = Path(snapshot.student)
+    assert any(directory.iterdir())  # the student saved there
+    del snapshot
+    gc.collect()
+    assert not directory.exists()  # nothing left in the temporary directory once the snapshot is gone
 
 
 def test_reset_and_step_time_their_phases_outside_info():

@@ -136,14 +136,18 @@ PLAN_REFUSALS = [
         {"add": "x" * 80},
         f"Expects a whole number of examples for skill 'add'; actual '{'x' * 59}... (str).",
     ),
+    (  # a value whose repr is 60 characters is shown whole; one longer is cut at 60
+        {"add": "x" * 58},
+        f"Expects a whole number of examples for skill 'add'; actual '{'x' * 58}' (str).",
+    ),
     (["1", "2", "3"], "Expects 3 numeric per-skill budget shares; actual ['1', '2', '3'] (list) (dtype <U1)."),
     (
         [0.5, 0.5],
         "Expects an action of shape (3,), one budget share per skill (add, sub, mul); actual shape (2,).",
     ),
     (
-        [1.0, -1.0, 0.0],
-        "Expects non-negative, finite budget shares; actual [ 1. -1.  0.]. For exact counts pass a "
+        [0.12345, -1.0, 0.0],
+        "Expects non-negative, finite budget shares; actual [ 0.123 -1.     0.   ]. For exact counts pass a "
         "{skill: count} dict or a CountPlan.",
     ),
     (
@@ -294,16 +298,13 @@ def test_a_pool_index_beyond_the_fixed_pool_is_named():
 def test_a_handler_that_returns_more_than_it_charged_is_named(env):
     core = env.unwrapped
     core.reset(seed=0)
-    core._plan_handlers["liar"] = lambda plan: ([Example("2+2=", "4", "add_no_carry")] * 3, {})
-    try:
-        message = (
-            "Expects the 'liar' plan handler to return at most the plan's size (2) examples, which is what the budget "
-            "is charged; actual 3."
-        )
-        with pytest.raises(InvalidPlan, match=exactly(message)):
-            core.step(Custom(size=2, kind="liar"))
-    finally:
-        del core._plan_handlers["liar"]
+    core.register_plan_kind("liar", lambda plan: ([Example("2+2=", "4", "add_no_carry")] * 3, {}))
+    message = (
+        "Expects the 'liar' plan handler to return at most the plan's size (2) examples, which is what the budget "
+        "is charged; actual 3."
+    )
+    with pytest.raises(InvalidPlan, match=exactly(message)):
+        core.step(Custom(size=2, kind="liar"))
 
 
 def test_a_damaged_checkpoint_is_named_with_what_is_wrong(env, tmp_path):

@@ -5,6 +5,7 @@ samples, its files, resume of a half-built pair file, determinism)."""
 from __future__ import annotations
 
 import json
+import re
 
 import gymnasium as gym
 import pytest
@@ -76,7 +77,11 @@ def _plain_student_env() -> envgym.SkillListEnv:
 def test_a_student_that_cannot_learn_from_pairs_is_refused_a_preference_plan():
     env = _plain_student_env()
     assert env.learns_preferences is False
-    with pytest.raises(InvalidPlan, match=r"train_preferences\(\) for a 'preferences' plan; PlainStudent has none"):
+    message = (
+        "Expects a student with train_preferences() for a 'preferences' plan; PlainStudent has none. Use a "
+        "students.HFStudent (or implement students.PreferenceStudent), or send SFT examples."
+    )
+    with pytest.raises(InvalidPlan, match=f"^{re.escape(message)}$"):
         env.step(PreferencePlan(PAIRS[:4]))
     assert env.step_index == 0 and env.budget_left == 32
 
@@ -84,7 +89,11 @@ def test_a_student_that_cannot_learn_from_pairs_is_refused_a_preference_plan():
 def test_a_plug_in_handler_cannot_slip_pairs_to_a_student_that_cannot_learn_them():
     env = _plain_student_env()
     env.register_plan_kind("pairs", lambda plan: (list(PAIRS[:2]), {}))
-    with pytest.raises(InvalidPlan, match="PlainStudent cannot learn from preference pairs"):
+    message = (
+        "Expects training examples from the 'pairs' plan handler: PlainStudent cannot learn from preference pairs "
+        "(no train_preferences()). Return examples, or use a students.HFStudent."
+    )
+    with pytest.raises(InvalidPlan, match=f"^{re.escape(message)}$"):
         env.step(type("Pairs", (), {"kind": "pairs", "size": 2})())
     assert env.step_index == 0 and env.budget_left == 32
 
