@@ -492,3 +492,32 @@ def test_referee_invariants_hold_for_arbitrary_plans(env, plan):
     for example in base.last_training_data:
         assert _ARITH.verify(example).ok  # nothing unverified is trained on
         assert not base.splits.is_heldout(example.question)  # no held-out key enters training
+
+
+def test_the_llm_data_engines_output_is_verified_again_and_its_mark_cannot_pass_a_wrong_answer():
+    """The referee trusts an LLM data engine's self-consistency mark only for what the task cannot verify: an
+    engine that lets a wrong answer through (a bug, or a plug-in engine) still has it rejected."""
+    from skills.llm.data_engine import SELF_CONSISTENCY, VERIFIED_BY
+
+    env = gym.make(
+        "envgym/SkillList-v0",
+        steps=2,
+        budget=8,
+        n_val=5,
+        n_test=5,
+        data_engine="llm",
+        data_engine_llm={"base_url": "http://127.0.0.1:9/v1"},  # never asked: the engine's output is scripted
+    )
+    env.reset(seed=0)
+    base = env.unwrapped
+    marked = {VERIFIED_BY: SELF_CONSISTENCY}
+    right = next(f"{a}+38=" for a in range(47, 99) if not base.splits.is_heldout(f"{a}+38="))
+    made = [
+        Example("55+55=", "111", "add_carry", marked),
+        Example(right, str(int(right[:2]) + 38), "add_carry", marked),
+    ]
+    base.data_engine.for_counts = lambda counts, rng: (list(made), {})
+    _, _, _, _, info = env.step({"add_carry": 2})
+    assert info["rejections"] == {"wrong_answer": 1} and info["self_consistent_accepted"] == 0
+    assert [ex.question for ex in base.last_training_data] == [right]
+    env.close()
