@@ -13,8 +13,10 @@ from skills.task import Example, PreferencePair
 class Student(Protocol):
     """A model a teacher improves through data.
 
-    ``train`` must be deterministic given ``seed`` and the student's state; ``save``/``load`` round-trip
-    everything training depends on (weights and optimizer state), so an episode can resume exactly.
+    ``train`` returns its statistics: ``"loss"`` (a float, or None when nothing was trained) and, optionally,
+    ``"seconds"`` (else the environment times the step's training as 0). It must be deterministic given ``seed``
+    and the student's state; ``save``/``load`` round-trip everything training depends on (weights and optimizer
+    state), so an episode can resume exactly.
     """
 
     def train(self, examples: Sequence[Example], *, seed: int) -> dict[str, Any]: ...

@@ -175,6 +175,20 @@ def test_reset_and_step_time_their_phases_outside_info():
     assert not set(env.timings) & set(info)  # wall-clock times would make info differ between identical runs
 
 
+def test_a_student_that_reports_only_its_loss_is_timed_as_zero(default_dir):
+    from students import HFStudent
+
+    class LossOnly(PlainStudent):
+        def train(self, examples, *, seed):
+            return {"loss": self.inner.train(examples, seed=seed)["loss"]}
+
+    env = SkillListEnv(student=LossOnly(HFStudent(default_dir)), **TINY)
+    env.reset(seed=0)
+    _, _, _, _, info = env.step({"sub_borrow": 16})
+    assert env.timings["train_seconds"] == 0.0 and env.timings["eval_seconds"] > 0
+    assert isinstance(info["train_loss"], float)
+
+
 def test_the_observation_a_resumed_reset_returns_is_the_callers_to_change(tmp_path):
     env = SkillListEnv(**TINY)
     env.reset(seed=0)
