@@ -231,7 +231,7 @@ class TeachingEnv(gym.Env):
         self._attribute(errors)
         self._evaluated(errors)
         self.timings = {"generate_seconds": 0.0, "train_seconds": 0.0, "eval_seconds": time.perf_counter() - start}
-        return self._remember(self._observation(errors), self._info(errors))
+        return self._remember(self._observation(errors), self._info())
 
     def step(self, action: Any) -> tuple[dict[str, Any], float, bool, bool, dict[str, Any]]:
         """Validate the plan, build its data, referee it, train, evaluate. A refused plan changes nothing.
@@ -279,7 +279,7 @@ class TeachingEnv(gym.Env):
         reward = self._reward(before, self.accuracy)
 
         loss = train_stats.get("loss")
-        info = self._info(errors)
+        info = self._info()
         info.update(
             # A plan's own JSON where it has one; a list of examples is summarised (the data is in the run's files).
             plan=plan.to_json()
@@ -638,7 +638,7 @@ class TeachingEnv(gym.Env):
             rng = np.random.default_rng([self._episode_seed, 13])
             self.fixed_pool = FixedPool.draw(self.pool, self.config.pool_size, rng)
 
-    def _info(self, errors: list[dict[str, str]]) -> dict[str, Any]:
+    def _info(self) -> dict[str, Any]:
         profile = dict(zip(self.skills, self.missing_skill_profile().tolist(), strict=True))
         return {
             "task": self.task.name,

@@ -145,8 +145,8 @@ class SkillTreeEnv(TeachingEnv):
             "step": self.step_index,
         }
 
-    def _info(self, errors: list[dict[str, str]]) -> dict[str, Any]:
-        return {**super()._info(errors), "skill_tree": tree_to_json(self.tree)}
+    def _info(self) -> dict[str, Any]:
+        return {**super()._info(), "skill_tree": tree_to_json(self.tree)}
 
     # -- the tree ------------------------------------------------------------------------------------------
     def _initial_tree(self) -> nx.DiGraph:

@@ -40,8 +40,8 @@ class _NoisyReward(SkillListEnv):
 
 
 class _LeaksTest(SkillListEnv):
-    def _info(self, errors):
-        info = super()._info(errors)
+    def _info(self):
+        info = super()._info()
         info["hint"] = self.splits.all_questions("test")[0].question
         return info
 

@@ -348,7 +348,7 @@ def test_a_steps_info_reports_each_rejection_with_its_index_skill_reason_and_det
         0,
     )
     assert isinstance(info["train_loss"], float) and "preference_loss" not in info
-    assert set(info) == set(core._info([])) | {
+    assert set(info) == set(core._info()) | {
         "plan",
         "examples_used",
         "budget_spent",
