@@ -10,6 +10,7 @@ Usage (after ``mutmut run "zzz.none*"`` has generated the mutants without testin
     mutmut run --max-children 2 $(python benchmarks/referee_mutants.py sample mutants.txt)
     mutmut results --all true > mutants.txt
     python benchmarks/referee_mutants.py score mutants.txt           # killed/survived of the sample, with its CI
+    python benchmarks/referee_mutants.py score mutants.txt --equivalent NAME ...  # and over the non-equivalent
 """
 
 from __future__ import annotations
@@ -121,6 +122,14 @@ def main(argv: list[str] | None = None) -> int:
         metavar="SEED,SIZE",
         help="leave out an earlier sample (e.g. 20261207,60); repeat it, in the order they were drawn, for several",
     )
+    parser.add_argument(
+        "--equivalent",
+        action="append",
+        default=[],
+        metavar="MUTANT",
+        help="a survivor read and found equivalent (it changes no behaviour); repeat it. The score is then also "
+        "given over the non-equivalent mutants, the usual definition of a mutation score",
+    )
     args = parser.parse_args(argv)
     results = read_results(args.results)
     exclude = tuple(_seed_and_size(text) for text in args.exclude)
@@ -137,9 +146,20 @@ def main(argv: list[str] | None = None) -> int:
     print(f"checked {len(checked)}: {killed} killed (timeouts count as killed), {len(checked) - killed} survived")
     if checked:
         print(f"score {killed / len(checked):.0%} [Wilson 95%: {low:.0%}, {high:.0%}]")
+    equivalent = [name for name in args.equivalent if checked.get(name) == "survived"]
+    not_survivors = sorted(set(args.equivalent) - set(equivalent))
+    if not_survivors:
+        raise SystemExit(f"--equivalent expects survivors of this sample; actual {', '.join(not_survivors)}")
+    if equivalent:
+        relevant = len(checked) - len(equivalent)
+        low, high = wilson(killed, relevant)
+        print(
+            f"non-equivalent {relevant}: score {killed / relevant:.0%} [Wilson 95%: {low:.0%}, {high:.0%}] "
+            f"({len(equivalent)} equivalent)"
+        )
     for name in drawn:
         if results[name] == "survived":
-            print(f"survived: {name}")
+            print(f"survived{' (equivalent)' if name in equivalent else ''}: {name}")
     unchecked = [name for name in drawn if name not in checked]
     if unchecked:
         print(f"unchecked ({len(unchecked)}): {' '.join(unchecked)}")
