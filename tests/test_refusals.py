@@ -369,6 +369,8 @@ def test_preference_pairs_are_rejected_as_pairs(env):
         PreferencePair("456+123=", "579", "580", "add_no_carry"),  # same question and rejected answer
         PreferencePair("123+456=", "579", "579", "add_no_carry"),  # nothing to prefer
         PreferencePair("123+456=", "579", "581", "add_no_carry"),  # another failing sample of the prompt: kept
+        # A rejected answer that fits as text of its own, but not after its question in the student's 128 tokens.
+        PreferencePair("123+456=", "579", "4" * 118, "add_no_carry"),
     ]
     _, _, _, _, info = env.step(PreferencePlan(pairs))
     assert info["rejected_examples"] == [
@@ -384,9 +386,15 @@ def test_preference_pairs_are_rejected_as_pairs(env):
             "reason": "not_a_preference",
             "detail": "its chosen and rejected answers are the same text",
         },
+        {
+            "index": 4,
+            "skill": "add_no_carry",
+            "reason": "unfit_for_student",
+            "detail": "the rejected answer: prompt+answer is 129 tokens, over the student's max_length of 128",
+        },
     ]
     assert [pair.rejected for pair in core.last_training_data] == ["580", "581"]
-    assert info["plan"] == {"kind": "preferences", "pairs": 4, "examples": 0} and info["pairs_planned"] == 4
+    assert info["plan"] == {"kind": "preferences", "pairs": 5, "examples": 0} and info["pairs_planned"] == 5
     assert isinstance(info["preference_loss"], float) and info["train_loss"] == info["preference_loss"]
 
 
