@@ -195,12 +195,15 @@ def test_the_observation_a_resumed_reset_returns_is_the_callers_to_change(tmp_pa
     env.step({"sub_borrow": 16})
     env.save_checkpoint(tmp_path / "a")
     resumed = SkillListEnv(**TINY)
-    observation, _ = resumed.reset(options={"checkpoint": tmp_path / "a"})
-    expected = copy.deepcopy(observation)
-    observation["accuracy"][:] = -1.0  # a teacher scribbling on its observation
+    observation, info = resumed.reset(options={"checkpoint": tmp_path / "a"})
+    expected, expected_info = copy.deepcopy(observation), copy.deepcopy(info)
+    observation["accuracy"][:] = -1.0  # a teacher scribbling on its observation and info
+    info["val_accuracy"]["sub_borrow"] = -1.0
+    info["errors"].clear()
     resumed.save_checkpoint(tmp_path / "b")
-    again, _ = SkillListEnv(**TINY).reset(options={"checkpoint": tmp_path / "b"})
+    again, again_info = SkillListEnv(**TINY).reset(options={"checkpoint": tmp_path / "b"})
     assert np.array_equal(again["accuracy"], expected["accuracy"])
+    assert again_info == expected_info
 
 
 # -- survivors of the third mutation sample (CONTRIBUTING.md), each killed here ------------------------------------

@@ -160,6 +160,27 @@ def test_splits_that_cannot_be_built_are_refused_with_the_fix(kwargs, message):
         TaskSplits.build(_Tiny(), split_seed=0, **kwargs)
 
 
+def test_a_skill_whose_every_training_question_is_held_out_is_refused_after_a_bounded_number_of_draws():
+    import re
+
+    from skills.errors import InvalidConfig
+
+    splits = TaskSplits.build(_Tiny(), n_val=1, n_test=1, split_seed=0, heldout_fraction=0.9999)
+    assert all(splits.is_heldout(f"{a}+{b}=") for a in range(5) for b in range(a, 5))
+    message = (
+        "Expects skill 'add_carry' to have training questions outside the held-out share; none in 2002 draws (a "
+        "small file puts every problem of a skill in validation/test). Add problems of that skill, or drop it."
+    )
+    with pytest.raises(InvalidConfig, match=f"^{re.escape(message)}$"):
+        TrainingPool(splits).sample("add_carry", 2, np.random.default_rng(0))
+    # A skill with some training questions gives those it has, however many are asked for.
+    splits = TaskSplits.build(_Tiny(), n_val=1, n_test=1, split_seed=0)
+    drawn = TrainingPool(splits).sample("add_carry", 20, np.random.default_rng(0))
+    assert sorted(ex.question for ex in drawn) == sorted(
+        f"{a}+{b}=" for a in range(5) for b in range(a, 5) if not splits.is_heldout(f"{a}+{b}=")
+    )
+
+
 class _Tiny(ArithmeticTask):
     """Arithmetic whose every skill asks only the 15 sums of two numbers below 5 (6 of them held out)."""
 
