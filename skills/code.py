@@ -34,7 +34,7 @@ from typing import Any
 import numpy as np
 
 from skills.errors import InvalidConfig, InvalidPlan, unknown_name_error
-from skills.programs import ProgramCase, ProgramJudge, extract_program, syntax_tree
+from skills.programs import ProgramCase, ProgramJudge, ProgramTask, extract_program, run_verdict, syntax_tree
 from skills.sandbox import CallTest, Execution, Outcome, Sandbox, SandboxConfig
 from skills.task import Diagnosis, Example, Skill, Verdict, Verification, normalize_question
 
@@ -324,7 +324,7 @@ def _literal(text: str) -> Any:
         raise InvalidPlan(f"Expects a Python literal in the question's example; actual {text!r}.") from None
 
 
-class CodeTask:
+class CodeTask(ProgramTask):
     """One-line Python functions in eight families (:data:`FAMILIES`), judged by hidden tests in the sandbox.
 
     Args:
@@ -432,24 +432,6 @@ class CodeTask:
             cases.append(self._case(spec, answer, (shown_input, shown_output) if visible else None))
         return self.judge.judge_some(cases)
 
-    def score(self, example: Example, answer: str) -> float:
-        """The share of the hidden tests ``answer`` passes (0.0 for a malformed question)."""
-        return self.score_many([example], [answer])[0]
-
-    def score_many(self, examples: Sequence[Example], answers: Sequence[str]) -> list[float]:
-        """:meth:`score` for many answers at once, the sandboxed runs in parallel."""
-        runs = self.run_answers([ex.question for ex in examples], answers)
-        return [0.0 if run is None else run.pass_rate for run in runs]
-
-    def score_visible_many(self, examples: Sequence[Example], answers: Sequence[str]) -> list[float]:
-        """Whether each answer passes the question's visible test (its example call): what LbT's code setting
-        scores exam students on (the hidden tests stay for evaluation)."""
-        runs = self.run_answers([ex.question for ex in examples], answers, visible=True)
-        return [0.0 if run is None else run.pass_rate for run in runs]
-
-    def verify(self, example: Example) -> Verification:
-        return self.verify_many([example])[0]
-
     def verify_many(self, examples: Sequence[Example]) -> list[Verification]:
         """From the question alone: MALFORMED (not a question of this task, over the size limits, or its shown
         example contradicts its spec), WRONG_SKILL, WRONG_ANSWER (a hidden test fails: the outcome and error
@@ -465,13 +447,7 @@ class CodeTask:
         to_run = [i for i, verdict in enumerate(verdicts) if isinstance(verdict, Spec)]
         cases = [self._case(verdicts[i], examples[i].answer) for i in to_run]
         for index, run in zip(to_run, self.judge.judge(cases), strict=True):
-            verdicts[index] = (
-                Verification(Verdict.CORRECT, f"passes all {run.total} hidden tests")
-                if run.outcome is Outcome.PASS
-                else Verification(
-                    Verdict.WRONG_ANSWER, f"{run.outcome.value}: {run.passed}/{run.total} hidden tests; {run.error}"
-                )
-            )
+            verdicts[index] = run_verdict(run, "hidden tests")
         return verdicts
 
     def _check_question(self, example: Example) -> Verification | Spec:

@@ -38,7 +38,7 @@ import numpy as np
 
 from skills.errors import InvalidConfig, unknown_name_error
 from skills.math_word import load_skill_map
-from skills.programs import ProgramCase, ProgramJudge, extract_program, syntax_tree
+from skills.programs import ProgramCase, ProgramJudge, ProgramTask, extract_program, run_verdict, syntax_tree
 from skills.sandbox import AssertTest, CallTest, Execution, Outcome, Sandbox, SandboxConfig, StdioTest, Test
 from skills.storage import read_problem_rows
 from skills.task import Diagnosis, Example, Skill, Verdict, Verification, normalize_question, slug
@@ -62,7 +62,7 @@ class Problem:
     visible: int  # the first ``visible`` tests are the ones a student is shown (MBPP: the one in the question)
 
 
-class CodeFileTask:
+class CodeFileTask(ProgramTask):
     """Problems from an MBPP- or LiveCodeBench-format JSONL file (see the module docstring).
 
     Args:
@@ -133,23 +133,6 @@ class CodeFileTask:
         ]
         return self.judge.judge_some(cases)
 
-    def score(self, example: Example, answer: str) -> float:
-        return self.score_many([example], [answer])[0]
-
-    def score_many(self, examples: Sequence[Example], answers: Sequence[str]) -> list[float]:
-        """The share of the problem's tests each answer passes (0.0 for a question not in the file)."""
-        runs = self.run_answers([ex.question for ex in examples], answers)
-        return [0.0 if run is None else run.pass_rate for run in runs]
-
-    def score_visible_many(self, examples: Sequence[Example], answers: Sequence[str]) -> list[float]:
-        """The share of the problem's visible tests (MBPP: the one in the question; LiveCodeBench: the public
-        ones) each answer passes: what LbT's code setting scores exam students on."""
-        runs = self.run_answers([ex.question for ex in examples], answers, visible=True)
-        return [0.0 if run is None else run.pass_rate for run in runs]
-
-    def verify(self, example: Example) -> Verification:
-        return self.verify_many([example])[0]
-
     def verify_many(self, examples: Sequence[Example]) -> list[Verification]:
         """CORRECT when the program passes all the file's tests of its problem, WRONG_ANSWER otherwise (the outcome
         and first error say why), WRONG_SKILL for a problem filed under another skill (not run), UNVERIFIABLE for
@@ -168,14 +151,8 @@ class CodeFileTask:
                 verdicts.append(Verification(Verdict.UNVERIFIABLE, "a problem not in the file: no tests to run"))
             elif run is None:
                 verdicts.append(Verification(Verdict.WRONG_SKILL, f"the file files it under {problem.skill!r}"))
-            elif run.outcome is Outcome.PASS:
-                verdicts.append(Verification(Verdict.CORRECT, f"passes all {run.total} tests"))
             else:
-                verdicts.append(
-                    Verification(
-                        Verdict.WRONG_ANSWER, f"{run.outcome.value}: {run.passed}/{run.total} tests; {run.error}"
-                    )
-                )
+                verdicts.append(run_verdict(run, "tests"))
         return verdicts
 
     def heldout_key(self, question: str) -> str:

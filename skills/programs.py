@@ -23,6 +23,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from skills.sandbox import Execution, Outcome, Sandbox, SandboxConfig, Test
+from skills.task import Example, Verdict, Verification
 
 MAX_PROGRAM_CHARS = 20_000  # a longer reply is refused before it is parsed
 _FENCE = re.compile(r"```(?:python|py|Python)?[ \t]*\n(.*?)```", re.DOTALL)
@@ -147,3 +148,47 @@ def _cache_key(case: ProgramCase) -> str:
     digest = hashlib.sha256(case.program.encode("utf-8", errors="surrogatepass"))
     digest.update(repr(list(case.tests)).encode("utf-8", errors="surrogatepass"))
     return digest.hexdigest()
+
+
+class ProgramTask:
+    """What the program tasks (:class:`skills.code.CodeTask`, :class:`skills.code_files.CodeFileTask`) share:
+    an answer's score is the share of its tests it passes, from one :meth:`run_answers` batch (judged in
+    parallel); a subclass says how a question becomes a :class:`ProgramCase` and how examples are verified."""
+
+    def run_answers(
+        self, questions: Sequence[str], answers: Sequence[Any], *, visible: bool = False
+    ) -> list[Execution | None]:
+        """Each answer run against its question's tests (``visible``: the tests shown in the question), or None
+        for a question that is not this task's."""
+        raise NotImplementedError
+
+    def verify_many(self, examples: Sequence[Example]) -> list[Verification]:
+        raise NotImplementedError
+
+    def score(self, example: Example, answer: str) -> float:
+        return self.score_many([example], [answer])[0]
+
+    def score_many(self, examples: Sequence[Example], answers: Sequence[str]) -> list[float]:
+        """The share of its question's tests each answer passes (0.0 for a question that is not this task's), the
+        sandboxed runs in parallel."""
+        return _pass_rates(self.run_answers([ex.question for ex in examples], answers))
+
+    def score_visible_many(self, examples: Sequence[Example], answers: Sequence[str]) -> list[float]:
+        """The share of the tests shown in its question each answer passes: what LbT's code setting scores exam
+        students on (the other tests stay for evaluation)."""
+        return _pass_rates(self.run_answers([ex.question for ex in examples], answers, visible=True))
+
+    def verify(self, example: Example) -> Verification:
+        return self.verify_many([example])[0]
+
+
+def run_verdict(run: Execution, tests: str) -> Verification:
+    """CORRECT for a run that passed all its ``tests`` (e.g. "hidden tests"), else WRONG_ANSWER naming the
+    outcome, the count passed and the first error."""
+    if run.outcome is Outcome.PASS:
+        return Verification(Verdict.CORRECT, f"passes all {run.total} {tests}")
+    return Verification(Verdict.WRONG_ANSWER, f"{run.outcome.value}: {run.passed}/{run.total} {tests}; {run.error}")
+
+
+def _pass_rates(runs: Sequence[Execution | None]) -> list[float]:
+    return [0.0 if run is None else run.pass_rate for run in runs]
