@@ -380,6 +380,7 @@ class HFStudent:
             optimizer=self.optimizer,
             scheduler=scheduler,
             beta=self.config.dpo_beta,
+            loss_type=self.config.dpo_loss_type,
             sft_weight=self.config.dpo_sft_weight,
             batch_size=self.config.dpo_batch_size,
             epochs=self.config.dpo_epochs,

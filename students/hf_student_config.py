@@ -5,12 +5,14 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from skills.errors import InvalidConfig, config_from_dict
+from skills.errors import InvalidConfig, config_from_dict, unknown_name_error
 from skills.llm.client_config import endpoint_fields
 
 PLACEMENTS = ("local", "ray")
 GENERATOR_NAMES = ("transformers", "openai", "vllm")
 LR_SCHEDULES = ("constant", "linear")
+# TRL's pairwise preference losses (DPOConfig.loss_type) a preference call can use; "sft" is dpo_sft_weight's term.
+DPO_LOSS_TYPES = ("sigmoid", "ipo", "hinge", "robust", "apo_zero", "apo_down", "nca_pair", "sppo_hard")
 
 
 @dataclass
@@ -73,6 +75,14 @@ class HFStudentConfig:
             "help": "Peak learning rate of a preference (DPO) call (same AdamW as SFT); 0 = learning_rate. Measured "
             "on the warmed-up instruction actor: at the SFT rate (3e-4) one SPaR iteration took its held-out "
             "constraint satisfaction from 0.59 to 0.08; 1e-5 keeps it."
+        },
+    )
+    dpo_loss_type: str = field(
+        default="sigmoid",
+        metadata={
+            "help": "The preference loss (TRL's DPOConfig.loss_type): 'sigmoid' (DPO), 'ipo', 'hinge', 'robust', "
+            "'apo_zero' and 'apo_down' (APO: anchored to raise or lower the chosen answers' likelihood), 'nca_pair', "
+            "'sppo_hard'."
         },
     )
     dpo_sft_weight: float = field(
@@ -150,6 +160,8 @@ class HFStudentConfig:
             raise InvalidConfig(f"Expects HFStudentConfig.learning_rate > 0; actual {self.learning_rate!r}.")
         if not isinstance(self.dpo_beta, (int, float)) or not self.dpo_beta > 0:
             raise InvalidConfig(f"Expects HFStudentConfig.dpo_beta > 0; actual {self.dpo_beta!r}.")
+        if self.dpo_loss_type not in DPO_LOSS_TYPES:
+            raise unknown_name_error("HFStudentConfig.dpo_loss_type", str(self.dpo_loss_type), DPO_LOSS_TYPES)
         if not isinstance(self.dpo_sft_weight, (int, float)) or self.dpo_sft_weight < 0:
             raise InvalidConfig(f"Expects HFStudentConfig.dpo_sft_weight >= 0; actual {self.dpo_sft_weight!r}.")
         if not isinstance(self.dpo_learning_rate, (int, float)) or self.dpo_learning_rate < 0:

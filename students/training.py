@@ -166,16 +166,17 @@ def train_on_preferences(
     optimizer: torch.optim.Optimizer,
     scheduler: torch.optim.lr_scheduler.LRScheduler,
     beta: float,
+    loss_type: str = "sigmoid",
     sft_weight: float = 0.0,
     batch_size: int,
     epochs: int,
     max_length: int,
     seed: int,
 ) -> float:
-    """DPO (TRL's ``DPOTrainer``, sigmoid loss) of ``model`` in place against the frozen ``reference``; returns the
-    mean training loss. The prompts and completions are already formatted (:func:`format_prompt`,
-    :func:`format_completion`), so SFT, DPO and answering see one prompt format. Same seed and state => same
-    weights."""
+    """Preference training (TRL's ``DPOTrainer``; ``loss_type`` one of its pairwise losses, ``"sigmoid"`` = DPO) of
+    ``model`` in place against the frozen ``reference``; returns the mean training loss. The prompts and completions
+    are already formatted (:func:`format_prompt`, :func:`format_completion`), so SFT, DPO and answering see one
+    prompt format. Same seed and state => same weights."""
     from datasets import Dataset as HFDataset
     from datasets.utils import logging as datasets_logging
     from trl import DPOConfig, DPOTrainer
@@ -203,8 +204,8 @@ def train_on_preferences(
         warnings.simplefilter("ignore", FutureWarning)
         args = DPOConfig(
             beta=beta,
-            # RPO: an NLL term on the chosen answers beside the sigmoid DPO loss.
-            loss_type=["sigmoid", "sft"] if sft_weight else ["sigmoid"],
+            # RPO: an NLL term on the chosen answers beside the preference loss.
+            loss_type=[loss_type, "sft"] if sft_weight else [loss_type],
             loss_weights=[1.0, sft_weight] if sft_weight else None,
             max_length=max_length,
             **_trainer_arguments(output_dir, batch_size, epochs, seed),

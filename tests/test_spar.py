@@ -57,6 +57,40 @@ def test_dpo_moves_the_preferred_rejected_margin_deterministically():
     assert student.train_preferences([], seed=3)["loss"] is None
 
 
+def _chosen_logp(student: HFStudent, pairs: list[PreferencePair]) -> float:
+    """Mean log p(chosen) over ``pairs``, in the prompt format the student trains with."""
+    with torch.no_grad():
+        total = 0.0
+        for pair in pairs:
+            prompt = student.format_prompt(pair.question)
+            start = len(student.tokenizer(prompt, add_special_tokens=False)["input_ids"])
+            ids = student.tokenizer(prompt + student.format_completion(pair.chosen), add_special_tokens=False)
+            ids = torch.tensor([ids["input_ids"]])
+            logits = student.model(ids).logits[0, :-1].log_softmax(-1)
+            total += logits[start - 1 :].gather(1, ids[0, start:, None]).sum().item()
+    return total / len(pairs)
+
+
+def test_the_preference_loss_is_trls_named_loss_and_an_unknown_one_is_refused_with_a_did_you_mean():
+    # APO-zero is anchored: it raises the chosen answers' likelihood, where sigmoid DPO need only widen the margin.
+    losses = {}
+    for loss in ("sigmoid", "apo_zero"):
+        config = HFStudentConfig(num_threads=1, dpo_learning_rate=1e-4, dpo_loss_type=loss)
+        student = HFStudent(default_student_dir(), config)
+        before = (_margin(student, PAIRS), _chosen_logp(student, PAIRS))
+        losses[loss] = student.train_preferences(PAIRS, seed=3)["loss"]
+        assert _margin(student, PAIRS) > before[0] + 1.0
+        if loss == "apo_zero":
+            assert _chosen_logp(student, PAIRS) > before[1] + 1.0
+    assert losses["sigmoid"] != losses["apo_zero"]
+    message = (
+        "Unknown HFStudentConfig.dpo_loss_type 'apo-zero'. Did you mean 'apo_zero'? Expects one of: apo_down, "
+        "apo_zero, hinge, ipo, nca_pair, robust, sigmoid, sppo_hard."
+    )
+    with pytest.raises(UnknownName, match=f"^{re.escape(message)}$"):
+        HFStudentConfig(dpo_loss_type="apo-zero")
+
+
 def test_dpo_of_a_lora_student_trains_only_its_adapters():
     student = HFStudent(default_student_dir(), HFStudentConfig(num_threads=1, lora=True, dpo_learning_rate=1e-3))
     frozen = {n: p.clone() for n, p in student.model.named_parameters() if not p.requires_grad}
