@@ -19,6 +19,8 @@ from __future__ import annotations
 
 import argparse
 import json
+import shlex
+import sys
 import time
 from pathlib import Path
 from typing import Any
@@ -32,7 +34,11 @@ from agents.spar import SparTeacher
 from agents.tree_search import TreeSearchConfig, search
 from envgym import PreferencePlan
 from skills.judges import ProgrammaticJudge, ProgrammaticRefiner
-from students.instruction_student import INSTRUCTION_MAX_NEW_TOKENS, instruction_student_dir
+from students.instruction_student import (
+    INSTRUCTION_MAX_NEW_TOKENS,
+    InstructionStudentConfig,
+    instruction_student_dir,
+)
 
 
 def _evaluate(env: Any) -> dict[str, float]:
@@ -86,6 +92,7 @@ def run_seed(seed: int, args: argparse.Namespace, actor: Path) -> dict[str, Any]
             **({"dpo_learning_rate": args.dpo_lr} if args.dpo_lr is not None else {}),
             "dpo_beta": args.dpo_beta,
             "dpo_sft_weight": args.dpo_sft_weight,
+            "dpo_loss_type": args.dpo_loss_type,
         },
         steps=1,
         budget=args.pair_budget,
@@ -97,7 +104,9 @@ def run_seed(seed: int, args: argparse.Namespace, actor: Path) -> dict[str, Any]
     before = _evaluate(env)
     plans = {}
     for pairs in ("tree", "independent"):
-        teacher = SparTeacher(prompts=args.prompts, samples=args.samples, pairs=pairs, seed=seed)
+        teacher = SparTeacher(
+            prompts=args.prompts, samples=args.samples, temperature=args.temperature, pairs=pairs, seed=seed
+        )
         teacher.attach(env)
         plans[pairs] = teacher.act(observation, info).pairs
     equal = min(len(plans["tree"]), len(plans["independent"]))
@@ -163,10 +172,7 @@ def markdown(summary: dict[str, Any], args: argparse.Namespace) -> str:
     lines = [
         "# SPaR on the ifeval-like task (default student after its warm-up)",
         "",
-        f"`python benchmarks/spar.py --seeds {args.seeds} --prompts {args.prompts} --samples {args.samples}"
-        f"{'' if args.dpo_lr is None else f' --dpo-lr {args.dpo_lr}'}"
-        f"{'' if args.dpo_beta == 0.1 else f' --dpo-beta {args.dpo_beta}'}"
-        f"{'' if not args.dpo_sft_weight else f' --dpo-sft-weight {args.dpo_sft_weight}'}` "
+        f"`{shlex.join(['python', 'benchmarks/spar.py', *sys.argv[1:]])}` "
         f"(n={n} seeds, {args.n_eval} test prompts per constraint type, programmatic judge and refiner, one DPO "
         "iteration per arm from the same actor).",
         "",
@@ -215,11 +221,19 @@ def main() -> None:
     parser.add_argument("--dpo-lr", type=float, default=None, help="default: HFStudentConfig.dpo_learning_rate")
     parser.add_argument("--dpo-beta", type=float, default=0.1)
     parser.add_argument("--dpo-sft-weight", type=float, default=0.0)
+    parser.add_argument("--dpo-loss-type", default="sigmoid", help="HFStudentConfig.dpo_loss_type (TRL's loss)")
+    parser.add_argument("--temperature", type=float, default=1.0, help="the actor's sampling temperature")
+    parser.add_argument(
+        "--warmup-examples-per-skill",
+        type=int,
+        default=InstructionStudentConfig.examples_per_skill,
+        help="the actor's warm-up (InstructionStudentConfig.examples_per_skill): fewer leaves it more to learn",
+    )
     parser.add_argument("--out", default="benchmarks/spar")
     args = parser.parse_args()
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
-    actor = instruction_student_dir()
+    actor = instruction_student_dir(InstructionStudentConfig(examples_per_skill=args.warmup_examples_per_skill))
     rows_path = out / "seeds.jsonl"
     lines = rows_path.read_text().splitlines() if rows_path.exists() else []
     done = {row["seed"]: row for row in map(json.loads, lines)}
