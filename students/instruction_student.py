@@ -35,6 +35,8 @@ BUILD_FILE = "envgym_instruction_build.json"
 # Measured on 2 cores (default seed), held-out prompt-level rate (all checks passed) after the warm-up:
 # - all 14 types, 200 per type x 3 epochs (132 steps): 0.00; 1,000 x 4 (875 steps): 0.00 (the format learned, the
 #   copying of the content not: every answer had other words);
+# - all 14 types, 2,500 x 3 (~1,640 steps): 0.68 (instruction level 0.83): room to improve, for
+#   `benchmarks/spar.py --warmup-examples-per-skill 2500`;
 # - all 14 types, 3,000 x 3 (~2,000 steps): 0.92 (instruction level 0.95): the default;
 # - 7 types (WARMUP_HALF), 6,000 x 3: 0.40-0.67 on those, 0.00 on the other 7, but fragile: 10 SFT steps on 327
 #   *canonical* answers at lr 3e-5 took it from 0.57 to 0.38 (instruction level; duplicated words), DPO likewise.
