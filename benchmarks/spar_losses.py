@@ -30,7 +30,6 @@ from typing import Any
 
 import gymnasium as gym
 import numpy as np
-import torch
 
 import envgym  # noqa: F401 - registers the environments
 from agents.spar import SparTeacher
@@ -64,19 +63,8 @@ ARMS: tuple[tuple[str, dict[str, Any], str], ...] = (
 
 def _logps(student: Any, pairs: tuple) -> tuple[float, float]:
     """Mean log p(chosen) and log p(rejected) of ``pairs`` under ``student``."""
-    sums = []
-    with torch.no_grad():
-        for pair in pairs:
-            prompt = student.format_prompt(pair.question)
-            start = len(student.tokenizer(prompt, add_special_tokens=False)["input_ids"])
-            row = []
-            for answer in (pair.chosen, pair.rejected):
-                ids = student.tokenizer(prompt + student.format_completion(answer), add_special_tokens=False)
-                ids = torch.tensor([ids["input_ids"]])
-                logits = student.model(ids).logits[0, :-1].log_softmax(-1)
-                row.append(logits[start - 1 :].gather(1, ids[0, start:, None]).sum().item())
-            sums.append(row)
-    chosen, rejected = np.mean(sums, axis=0)
+    chosen = np.mean([student.answer_logprob(pair.question, pair.chosen) for pair in pairs])
+    rejected = np.mean([student.answer_logprob(pair.question, pair.rejected) for pair in pairs])
     return float(chosen), float(rejected)
 
 

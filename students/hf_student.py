@@ -410,6 +410,18 @@ class HFStudent:
         return self.generator.generate(self, [self.format_prompt(q) for q in questions])
 
     @_in_own_threads
+    def answer_logprob(self, question: str, answer: str) -> float:
+        """log p(``answer`` and its end token | ``question``) under the student now, in the prompt format it trains
+        and answers with: what DPO compares between a pair's chosen and rejected answers."""
+        prompt = self.format_prompt(question)
+        start = len(self.tokenizer(prompt, add_special_tokens=False)["input_ids"])
+        ids = self.tokenizer(prompt + self.format_completion(answer), add_special_tokens=False)["input_ids"]
+        ids = torch.tensor([ids], device=self.model.device)
+        with torch.no_grad():
+            logits = self.model(ids).logits[0, :-1].float().log_softmax(-1)
+        return float(logits[start - 1 :].gather(1, ids[0, start:, None]).sum())
+
+    @_in_own_threads
     def sample_answers(self, questions: Sequence[str], k: int, *, temperature: float, seed: int) -> list[list[str]]:
         """``k`` sampled answers per question (in-process ``transformers`` generation only)."""
         if not isinstance(self.generator, TransformersGenerator):

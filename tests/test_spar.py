@@ -25,20 +25,11 @@ IF_ENV = {"steps": 2, "budget": 64, "n_val": 2, "n_test": 2}
 
 
 def _margin(student: HFStudent, pairs: list[PreferencePair]) -> float:
-    """Mean log p(chosen) - log p(rejected) over ``pairs``, in the prompt format the student trains with."""
-    total = 0.0
-    with torch.no_grad():
-        for pair in pairs:
-            prompt = student.format_prompt(pair.question)
-            start = len(student.tokenizer(prompt, add_special_tokens=False)["input_ids"])
-            logps = []
-            for answer in (pair.chosen, pair.rejected):
-                ids = student.tokenizer(prompt + student.format_completion(answer), add_special_tokens=False)
-                ids = torch.tensor([ids["input_ids"]])
-                logits = student.model(ids).logits[0, :-1].log_softmax(-1)
-                logps.append(logits[start - 1 :].gather(1, ids[0, start:, None]).sum().item())
-            total += logps[0] - logps[1]
-    return total / len(pairs)
+    """Mean log p(chosen) - log p(rejected) over ``pairs``."""
+    gaps = [
+        student.answer_logprob(p.question, p.chosen) - student.answer_logprob(p.question, p.rejected) for p in pairs
+    ]
+    return sum(gaps) / len(pairs)
 
 
 def _weights(student: HFStudent) -> torch.Tensor:
@@ -58,17 +49,7 @@ def test_dpo_moves_the_preferred_rejected_margin_deterministically():
 
 
 def _chosen_logp(student: HFStudent, pairs: list[PreferencePair]) -> float:
-    """Mean log p(chosen) over ``pairs``, in the prompt format the student trains with."""
-    with torch.no_grad():
-        total = 0.0
-        for pair in pairs:
-            prompt = student.format_prompt(pair.question)
-            start = len(student.tokenizer(prompt, add_special_tokens=False)["input_ids"])
-            ids = student.tokenizer(prompt + student.format_completion(pair.chosen), add_special_tokens=False)
-            ids = torch.tensor([ids["input_ids"]])
-            logits = student.model(ids).logits[0, :-1].log_softmax(-1)
-            total += logits[start - 1 :].gather(1, ids[0, start:, None]).sum().item()
-    return total / len(pairs)
+    return sum(student.answer_logprob(p.question, p.chosen) for p in pairs) / len(pairs)
 
 
 def test_the_preference_loss_is_trls_named_loss_and_an_unknown_one_is_refused_with_a_did_you_mean():
