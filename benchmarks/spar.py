@@ -22,6 +22,7 @@ import json
 import shlex
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -209,6 +210,20 @@ def _seeds(text: str) -> list[int]:
     return [int(part) for part in text.split(",")]
 
 
+def run_seeds(seeds: list[int], rows_path: Path, run: Callable[[int], dict[str, Any]]) -> list[dict[str, Any]]:
+    """One row per seed: those in ``rows_path`` (a killed benchmark's finished seeds) as they are, the others run
+    now and appended as each finishes."""
+    lines = rows_path.read_text().splitlines() if rows_path.exists() else []
+    done = {row["seed"]: row for row in map(json.loads, lines)}
+    for seed in seeds:
+        if seed not in done:
+            done[seed] = run(seed)
+            with open(rows_path, "a") as f:
+                f.write(json.dumps(done[seed]) + "\n")
+            print(json.dumps(done[seed]), flush=True)
+    return [done[seed] for seed in seeds]
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--seeds", default="0-4")
@@ -234,16 +249,7 @@ def main() -> None:
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     actor = instruction_student_dir(InstructionStudentConfig(examples_per_skill=args.warmup_examples_per_skill))
-    rows_path = out / "seeds.jsonl"
-    lines = rows_path.read_text().splitlines() if rows_path.exists() else []
-    done = {row["seed"]: row for row in map(json.loads, lines)}
-    for seed in _seeds(args.seeds):
-        if seed not in done:
-            done[seed] = run_seed(seed, args, actor)
-            with open(rows_path, "a") as f:
-                f.write(json.dumps(done[seed]) + "\n")
-            print(json.dumps(done[seed]), flush=True)
-    rows = [done[seed] for seed in _seeds(args.seeds)]
+    rows = run_seeds(_seeds(args.seeds), out / "seeds.jsonl", lambda seed: run_seed(seed, args, actor))
     summary = summarise(rows)
     (out / "results.json").write_text(json.dumps({"summary": summary, "seeds": rows}, indent=2) + "\n")
     (out / "spar.md").write_text(markdown(summary, args))

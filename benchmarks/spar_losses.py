@@ -43,7 +43,7 @@ from students.instruction_student import (
 )
 
 sys.path.insert(0, str(Path(__file__).parent))
-from spar import _evaluate, _interval, _seeds  # the SPaR benchmark's measures, one copy
+from spar import _evaluate, _interval, _seeds, run_seeds  # the SPaR benchmark's measures, one copy
 
 # (name, student config fields, what the step trains on)
 ARMS: tuple[tuple[str, dict[str, Any], str], ...] = (
@@ -159,16 +159,7 @@ def main() -> None:
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     actor = instruction_student_dir(InstructionStudentConfig(examples_per_skill=args.warmup_examples_per_skill))
-    rows_path = out / "seeds.jsonl"
-    done = (
-        {row["seed"]: row for row in map(json.loads, rows_path.read_text().splitlines())} if rows_path.exists() else {}
-    )
-    for seed in _seeds(args.seeds):
-        if seed not in done:
-            done[seed] = run_seed(seed, args, actor)
-            with open(rows_path, "a") as f:
-                f.write(json.dumps(done[seed]) + "\n")
-    rows = [done[seed] for seed in _seeds(args.seeds)]
+    rows = run_seeds(_seeds(args.seeds), out / "seeds.jsonl", lambda seed: run_seed(seed, args, actor))
     (out / "results.json").write_text(json.dumps({"seeds": rows}, indent=2) + "\n")
     (out / "losses.md").write_text(markdown(rows, args))
     print(markdown(rows, args))
