@@ -74,7 +74,8 @@ class HFStudentConfig:
         metadata={
             "help": "Peak learning rate of a preference (DPO) call (same AdamW as SFT); 0 = learning_rate. Measured "
             "on the warmed-up instruction actor: at the SFT rate (3e-4) one SPaR iteration took its held-out "
-            "constraint satisfaction from 0.59 to 0.08; 1e-5 keeps it."
+            "constraint satisfaction from 0.59 to 0.08; 1e-5 keeps the default actor's, and lowers a weaker actor's "
+            "(benchmarks/spar/warmup2500)."
         },
     )
     dpo_loss_type: str = field(
