@@ -46,6 +46,7 @@ from skills.storage import write_text_atomic
 from skills.task import PreferencePair
 
 PAIR_SOURCES = ("tree", "independent")
+ROOTS = ("all", "one")
 JUDGES = ("programmatic", "llm")
 TREES_FILE, PAIRS_FILE, REFINER_FILE = "trees.jsonl", "pairs.jsonl", "refiner_data.jsonl"
 
@@ -58,6 +59,8 @@ class SparTeacher:
             held-out prompt is ever drawn).
         samples: actor responses sampled per prompt (``temperature``).
         pairs: ``"tree"`` (SPaR: refined vs original) or ``"independent"`` (best vs worst independent sample).
+        roots: which failing samples of a prompt are refined (tree pairs): ``"all"`` (every distinct one) or
+            ``"one"`` (one drawn with the prompt's seed, as SPaR's released code does: at most one pair a prompt).
         search: the tree search (:class:`~agents.tree_search.TreeSearchConfig` or a dict of its fields).
         judge: ``"programmatic"`` (the task's checkers), ``"llm"`` (``llm``'s endpoint), a Judge object, or None:
             ``"llm"`` when ``llm`` is given, else ``"programmatic"``.
@@ -75,6 +78,7 @@ class SparTeacher:
         samples: int = 4,
         temperature: float = 1.0,
         pairs: str = "tree",
+        roots: str = "all",
         search: TreeSearchConfig | Mapping[str, Any] | None = None,
         judge: str | Judge | None = None,
         refiner: str | Refiner | None = None,
@@ -89,12 +93,15 @@ class SparTeacher:
             raise InvalidConfig(f"Expects temperature > 0 (sampled responses); actual {temperature!r}.")
         if pairs not in PAIR_SOURCES:
             raise unknown_name_error("pair source", str(pairs), PAIR_SOURCES)
+        if roots not in ROOTS:
+            raise unknown_name_error("choice of tree roots", str(roots), ROOTS)
         if judge is None:
             judge = "programmatic" if llm is None else "llm"
         for what, choice in (("judge", judge), ("refiner", refiner)):
             if isinstance(choice, str) and choice not in JUDGES:
                 raise unknown_name_error(what, choice, JUDGES)
         self.prompts, self.samples, self.temperature, self.pairs = prompts, samples, float(temperature), pairs
+        self.roots = roots
         self.search_config = (
             search
             if isinstance(search, TreeSearchConfig)
@@ -189,12 +196,15 @@ class SparTeacher:
         trees: list[Tree] = []
         pairs: list[PreferencePair] = []
         if self.pairs == "tree":
-            seen: set[str] = set()
+            roots: list[int] = []
             for k, (response, judgement) in enumerate(zip(responses, judgements, strict=True)):
-                if judgement.value > gate or response in seen:  # passing, or a failure already refined
-                    continue
-                seen.add(response)
-                tree = search(prompt, response, self.judge, self.refiner, self.search_config, seed=seed + k)
+                # a failing sample, each distinct failure once
+                if judgement.value <= gate and response not in (responses[i] for i in roots):
+                    roots.append(k)
+            if self.roots == "one" and roots:
+                roots = [roots[int(np.random.default_rng(self._seed(step, 4, index)).integers(len(roots)))]]
+            for k in roots:
+                tree = search(prompt, responses[k], self.judge, self.refiner, self.search_config, seed=seed + k)
                 trees.append(tree)
                 refined = tree.refined_pair()
                 if refined is not None:
@@ -263,6 +273,7 @@ class SparTeacher:
         """The settings its pair files depend on (it keeps no other state: every choice derives from the seed)."""
         return {
             "pairs": self.pairs,
+            "roots": self.roots,
             "prompts": self.prompts,
             "samples": self.samples,
             "temperature": self.temperature,

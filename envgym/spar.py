@@ -64,6 +64,7 @@ def run_spar(
         samples=config.samples,
         temperature=config.temperature,
         pairs=config.pairs,
+        roots=config.roots,
         search=search,
         judge=config.judge,
         llm=llm if config.judge == "llm" else None,

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from agents.spar import JUDGES, PAIR_SOURCES
+from agents.spar import JUDGES, PAIR_SOURCES, ROOTS
 from skills.errors import InvalidConfig, config_from_dict, unknown_name_error
 
 
@@ -22,6 +22,13 @@ class SparConfig:
         metadata={
             "help": "'tree' (SPaR: a failing sample against its tree-search refinement) or 'independent' (the "
             "paper's baseline: best against worst of the independent samples)."
+        },
+    )
+    roots: str = field(
+        default="all",
+        metadata={
+            "help": "Tree pairs: refine 'all' of a prompt's distinct failing samples, or 'one' drawn at random (SPaR's "
+            "released code: at most one pair a prompt)."
         },
     )
     judge: str = field(
@@ -50,6 +57,8 @@ class SparConfig:
                 raise InvalidConfig(f"Expects SparConfig.{name} to be an integer >= 1; actual {value!r}.")
         if self.pairs not in PAIR_SOURCES:
             raise unknown_name_error("pair source (--pairs)", str(self.pairs), PAIR_SOURCES)
+        if self.roots not in ROOTS:
+            raise unknown_name_error("choice of tree roots (--roots)", str(self.roots), ROOTS)
         if self.judge not in JUDGES:
             raise unknown_name_error("judge (--judge)", str(self.judge), JUDGES)
         if isinstance(self.seed, bool) or not isinstance(self.seed, int) or self.seed < 0:

@@ -164,6 +164,26 @@ def test_spar_pairs_are_refinements_that_follow_every_instruction(if_env, tmp_pa
     assert info["examples_used"] == len(plan.pairs) == info["budget_spent"] and info["rejected"] == 0
 
 
+def test_one_root_a_prompt_refines_one_of_its_failing_samples_as_spars_released_code_does(if_env):
+    prompt, failing = "echo car fish |upper", ["car fish", "Car fish", "car FISH"]
+    responses = [failing[0], "CAR FISH", failing[1], failing[0], failing[2]]  # one passes, one failure twice
+    teachers = {roots: SparTeacher(roots=roots, seed=2) for roots in ("all", "one")}
+    for teacher in teachers.values():
+        teacher.attach(if_env)
+    every = teachers["all"].build_record(0, 0, prompt, "upper", responses)
+    assert [tree["nodes"][0]["response"] for tree in every["trees"]] == failing  # each distinct failure once
+    drawn = []
+    for index in range(12):
+        record = teachers["one"].build_record(0, index, prompt, "upper", responses)
+        assert len(record["trees"]) == 1 and len(record["pairs"]) == 1
+        drawn.append(record["trees"][0]["nodes"][0]["response"])
+        assert teachers["one"].build_record(0, index, prompt, "upper", responses) == record  # seeded per prompt
+    assert set(drawn) == set(failing)  # drawn, not always the first
+    assert teachers["one"].build_record(0, 0, prompt, "upper", ["CAR FISH"])["trees"] == []
+    with pytest.raises(UnknownName, match="Did you mean 'one'"):
+        SparTeacher(roots="on")
+
+
 def test_independent_pairs_are_a_passing_sample_against_a_failing_one(if_env):
     teacher = SparTeacher(prompts=14, samples=6, pairs="independent", seed=0)
     teacher.attach(if_env)
