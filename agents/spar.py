@@ -197,9 +197,10 @@ class SparTeacher:
         pairs: list[PreferencePair] = []
         if self.pairs == "tree":
             roots: list[int] = []
+            seen: set[str] = set()
             for k, (response, judgement) in enumerate(zip(responses, judgements, strict=True)):
-                # a failing sample, each distinct failure once
-                if judgement.value <= gate and response not in (responses[i] for i in roots):
+                if judgement.value <= gate and response not in seen:  # a failing sample, each distinct failure once
+                    seen.add(response)
                     roots.append(k)
             if self.roots == "one" and roots:
                 roots = [roots[int(np.random.default_rng(self._seed(step, 4, index)).integers(len(roots)))]]
