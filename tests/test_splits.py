@@ -1,7 +1,10 @@
+import re
+
 import numpy as np
 import pytest
 
 from skills import ArithmeticTask, Example, TaskSplits, TrainingPool, skill_names
+from skills.errors import InvalidConfig
 
 TASK = ArithmeticTask()
 
@@ -104,8 +107,6 @@ def test_a_plan_draws_distinct_questions_and_a_small_skill_gives_all_it_has():
 
 
 def test_a_band_the_generator_never_reaches_is_refused_after_a_bounded_number_of_draws():
-    from skills.errors import InvalidConfig
-
     pool = TrainingPool(TaskSplits.build(TASK, n_val=20, n_test=20, split_seed=0))
     # Two per round until 1,000 draws per requested example: the refusal names exactly how many were tried.
     with pytest.raises(InvalidConfig, match=r"requested subset; none in 2002 draws"):
@@ -152,19 +153,11 @@ def test_the_reserved_share_is_a_fixed_salted_hash_of_the_heldout_key():
     ],
 )
 def test_splits_that_cannot_be_built_are_refused_with_the_fix(kwargs, message):
-    import re
-
-    from skills.errors import InvalidConfig
-
     with pytest.raises(InvalidConfig, match=f"^{re.escape(message)}$"):
         TaskSplits.build(_Tiny(), split_seed=0, **kwargs)
 
 
 def test_a_skill_whose_every_training_question_is_held_out_is_refused_after_a_bounded_number_of_draws():
-    import re
-
-    from skills.errors import InvalidConfig
-
     splits = TaskSplits.build(_Tiny(), n_val=1, n_test=1, split_seed=0, heldout_fraction=0.9999)
     assert all(splits.is_heldout(f"{a}+{b}=") for a in range(5) for b in range(a, 5))
     message = (
@@ -190,10 +183,6 @@ class _Tiny(ArithmeticTask):
 
 
 def test_the_smallest_splits_are_one_question_per_skill_and_only_val_or_test_are_splits():
-    import re
-
-    from skills.errors import InvalidConfig
-
     splits = TaskSplits.build(TASK, n_val=1, n_test=1, split_seed=0, heldout_fraction=0.01)
     assert all(len(splits.val[skill]) == len(splits.test[skill]) == 1 for skill in skill_names(TASK))
     assert [ex.skill for ex in splits.all_questions("test")] == list(skill_names(TASK))
