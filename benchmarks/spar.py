@@ -210,46 +210,56 @@ def _seeds(text: str) -> list[int]:
     return [int(part) for part in text.split(",")]
 
 
-def run_seeds(seeds: list[int], rows_path: Path, run: Callable[[int], dict[str, Any]]) -> list[dict[str, Any]]:
-    """One row per seed: those in ``rows_path`` (a killed benchmark's finished seeds) as they are, the others run
-    now and appended as each finishes."""
+def run_seeds(
+    args: argparse.Namespace, run_seed: Callable[[int, argparse.Namespace, Path], dict[str, Any]]
+) -> tuple[Path, list[dict[str, Any]]]:
+    """``args.out`` and one row per seed of ``args.seeds`` from the actor ``args`` names: the rows in its
+    ``seeds.jsonl`` (a killed benchmark's finished seeds) as they are, the others run now and appended as each
+    finishes."""
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    actor = instruction_student_dir(InstructionStudentConfig(examples_per_skill=args.warmup_examples_per_skill))
+    rows_path = out / "seeds.jsonl"
     lines = rows_path.read_text().splitlines() if rows_path.exists() else []
     done = {row["seed"]: row for row in map(json.loads, lines)}
-    for seed in seeds:
+    for seed in _seeds(args.seeds):
         if seed not in done:
-            done[seed] = run(seed)
+            done[seed] = run_seed(seed, args, actor)
             with open(rows_path, "a") as f:
                 f.write(json.dumps(done[seed]) + "\n")
             print(json.dumps(done[seed]), flush=True)
-    return [done[seed] for seed in seeds]
+    return out, [done[seed] for seed in _seeds(args.seeds)]
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--seeds", default="0-4")
+def add_spar_arguments(parser: argparse.ArgumentParser, *, seeds: str, out: str) -> None:
+    """The flags the SPaR benchmarks share: seeds, the SPaR teacher's prompts and samples, the env's pair budget and
+    held-out size, threads, the actor's warm-up and the output directory."""
+    parser.add_argument("--seeds", default=seeds)
     parser.add_argument("--prompts", type=int, default=280)
     parser.add_argument("--samples", type=int, default=4)
     parser.add_argument("--pair-budget", type=int, default=1024)
     parser.add_argument("--n-eval", type=int, default=30)
-    parser.add_argument("--answer-n", type=int, default=4)
     parser.add_argument("--threads", type=int, default=2)
-    parser.add_argument("--dpo-lr", type=float, default=None, help="default: HFStudentConfig.dpo_learning_rate")
-    parser.add_argument("--dpo-beta", type=float, default=0.1)
-    parser.add_argument("--dpo-sft-weight", type=float, default=0.0)
-    parser.add_argument("--dpo-loss-type", default="sigmoid", help="HFStudentConfig.dpo_loss_type (TRL's loss)")
-    parser.add_argument("--temperature", type=float, default=1.0, help="the actor's sampling temperature")
     parser.add_argument(
         "--warmup-examples-per-skill",
         type=int,
         default=InstructionStudentConfig.examples_per_skill,
         help="the actor's warm-up (InstructionStudentConfig.examples_per_skill): fewer leaves it more to learn",
     )
-    parser.add_argument("--out", default="benchmarks/spar")
+    parser.add_argument("--out", default=out)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    add_spar_arguments(parser, seeds="0-4", out="benchmarks/spar")
+    parser.add_argument("--answer-n", type=int, default=4)
+    parser.add_argument("--dpo-lr", type=float, default=None, help="default: HFStudentConfig.dpo_learning_rate")
+    parser.add_argument("--dpo-beta", type=float, default=0.1)
+    parser.add_argument("--dpo-sft-weight", type=float, default=0.0)
+    parser.add_argument("--dpo-loss-type", default="sigmoid", help="HFStudentConfig.dpo_loss_type (TRL's loss)")
+    parser.add_argument("--temperature", type=float, default=1.0, help="the actor's sampling temperature")
     args = parser.parse_args()
-    out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
-    actor = instruction_student_dir(InstructionStudentConfig(examples_per_skill=args.warmup_examples_per_skill))
-    rows = run_seeds(_seeds(args.seeds), out / "seeds.jsonl", lambda seed: run_seed(seed, args, actor))
+    out, rows = run_seeds(args, run_seed)
     summary = summarise(rows)
     (out / "results.json").write_text(json.dumps({"summary": summary, "seeds": rows}, indent=2) + "\n")
     (out / "spar.md").write_text(markdown(summary, args))

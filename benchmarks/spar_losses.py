@@ -38,12 +38,10 @@ from skills.instructions import canonical_answer, parse
 from skills.task import Example
 from students.instruction_student import (
     INSTRUCTION_MAX_NEW_TOKENS,
-    InstructionStudentConfig,
-    instruction_student_dir,
 )
 
 sys.path.insert(0, str(Path(__file__).parent))
-from spar import _evaluate, _interval, _seeds, run_seeds  # the SPaR benchmark's measures, one copy
+from spar import _evaluate, _interval, add_spar_arguments, run_seeds  # the SPaR benchmark's measures, one copy
 
 # (name, student config fields, what the step trains on)
 ARMS: tuple[tuple[str, dict[str, Any], str], ...] = (
@@ -146,20 +144,10 @@ def markdown(rows: list[dict[str, Any]], args: argparse.Namespace) -> str:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--seeds", default="0-2")
-    parser.add_argument("--prompts", type=int, default=280)
-    parser.add_argument("--samples", type=int, default=4)
-    parser.add_argument("--pair-budget", type=int, default=1024)
-    parser.add_argument("--n-eval", type=int, default=30)
+    add_spar_arguments(parser, seeds="0-2", out="benchmarks/spar/losses")
     parser.add_argument("--probe", type=int, default=150, help="pairs whose log-probabilities are reported")
-    parser.add_argument("--threads", type=int, default=2)
-    parser.add_argument("--warmup-examples-per-skill", type=int, default=InstructionStudentConfig.examples_per_skill)
-    parser.add_argument("--out", default="benchmarks/spar/losses")
     args = parser.parse_args()
-    out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
-    actor = instruction_student_dir(InstructionStudentConfig(examples_per_skill=args.warmup_examples_per_skill))
-    rows = run_seeds(_seeds(args.seeds), out / "seeds.jsonl", lambda seed: run_seed(seed, args, actor))
+    out, rows = run_seeds(args, run_seed)
     (out / "results.json").write_text(json.dumps({"seeds": rows}, indent=2) + "\n")
     (out / "losses.md").write_text(markdown(rows, args))
     print(markdown(rows, args))
